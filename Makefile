@@ -1,0 +1,44 @@
+# callflow — build, test and demo targets. See README.md.
+GO        ?= go
+GOFLAGS   ?=
+PKGS      ?= ./...
+BIN       := bin/callflow
+VERSION   := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -X main.version=$(VERSION)
+# The whole suite must stay well under CI's budget; packages that need the
+# real Asterisk take turns through a lock file (internal/asterisktest).
+TEST_TIMEOUT ?= 25m
+
+.PHONY: all build test test-short demo bench lint deps clean
+
+all: build
+
+build:
+	$(GO) build $(GOFLAGS) -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/callflow
+
+# Installs the Debian packages the tests need (Asterisk chroot tooling, sipp),
+# then runs vet and every test with the race detector.
+test: deps
+	$(GO) vet $(PKGS)
+	$(GO) test -race -timeout $(TEST_TIMEOUT) -count=1 $(PKGS)
+
+# Unit tests only: no real Asterisk.
+test-short:
+	$(GO) test -race -short -count=1 $(PKGS)
+
+# The main job: a demo through the shipped example flows.
+demo: build
+	./scripts/demo.sh $(BIN)
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+deps:
+	./scripts/deps.sh
+
+clean:
+	rm -rf bin
