@@ -1,0 +1,403 @@
+package sim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
+)
+
+// Scenario is what happens around the flows in one simulation: who calls
+// when and presses what, and how agents and customers answer. All times
+// are relative to the moment the Switch was created (normally the
+// scheduler's start).
+type Scenario struct {
+	Name string
+	// PromptDuration is the default length of a prompt (0: Options').
+	PromptDuration time.Duration
+	// Prompts overrides the length per prompt URI.
+	Prompts   map[string]time.Duration
+	Callers   []Caller
+	Agents    []Party
+	Customers []Party
+}
+
+// Caller is one inbound call.
+type Caller struct {
+	ID       string // "caller-N" (N = 1-based index) unless set
+	At       time.Duration
+	From     string
+	Name     string
+	To       string
+	Args     []string
+	DTMF     []DTMF
+	Speak    *time.Duration // nil: talks until terminator, max duration or hang-up
+	HangupAt *time.Duration // nil: stays until the flow ends the call
+}
+
+// DTMF is digits pressed at At after the caller's start; several digits
+// arrive DigitGap apart.
+type DTMF struct {
+	At     time.Duration
+	Digits string
+}
+
+// DigitGap separates the digits of one DTMF item.
+const DigitGap = 250 * time.Millisecond
+
+// Behaviour is how a party answers an originated call.
+type Behaviour string
+
+// Behaviours.
+const (
+	Answer   Behaviour = "answer"    // answers after AnswerAfter
+	Busy     Behaviour = "busy"      // ErrBusy after 1 s
+	NoAnswer Behaviour = "no_answer" // ErrNoAnswer after the request's timeout
+	Fail     Behaviour = "fail"      // ErrFailed at once
+)
+
+func (b Behaviour) valid() bool {
+	switch b {
+	case Answer, Busy, NoAnswer, Fail:
+		return true
+	}
+	return false
+}
+
+// Step changes a party's behaviour from At on.
+type Step struct {
+	At        time.Duration
+	Behaviour Behaviour
+}
+
+// Party is an agent (matched by exact Endpoint) or a customer (matched
+// when the originated endpoint contains Number).
+type Party struct {
+	Endpoint    string
+	Number      string
+	AnswerAfter time.Duration // default 2s
+	Talk        time.Duration // default 30s: hangs up this long after joining a mixing bridge with another call
+	Behaviour   Behaviour     // default answer; in force before the first Schedule step
+	Schedule    []Step
+	Attempts    []Behaviour // n-th originate uses the n-th item, the last repeating
+}
+
+// behaviourAt picks the behaviour for the attempt-th originate (1-based)
+// started at elapsed.
+func (p *Party) behaviourAt(elapsed time.Duration, attempt int) Behaviour {
+	if len(p.Attempts) > 0 {
+		return p.Attempts[min(attempt, len(p.Attempts))-1]
+	}
+	b := p.Behaviour
+	for _, st := range p.Schedule {
+		if st.At > elapsed {
+			break
+		}
+		b = st.Behaviour
+	}
+	return b
+}
+
+// Defaults for parties.
+const (
+	DefaultAnswerAfter = 2 * time.Second
+	DefaultTalk        = 30 * time.Second
+)
+
+// LoadScenario reads a scenario file.
+func LoadScenario(path string) (*Scenario, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("sim: load scenario: %w", err)
+	}
+	return ParseScenario(path, data)
+}
+
+// PosError is a scenario error at a position of its file.
+type PosError struct {
+	File      string
+	Line, Col int
+	Msg       string
+}
+
+func (e *PosError) Error() string {
+	return fmt.Sprintf("%s:%d:%d: %s", e.File, e.Line, e.Col, e.Msg)
+}
+
+// ParseScenario parses a scenario; name is the file name used in errors.
+// Every validation error is reported (joined), each as a *PosError.
+func ParseScenario(name string, data []byte) (*Scenario, error) {
+	var raw rawScenario
+	if err := yaml.UnmarshalWithOptions(data, &raw, yaml.DisallowUnknownField()); err != nil {
+		return nil, yamlError(name, err)
+	}
+	v := validator{file: name}
+	sc := v.scenario(name, &raw)
+	if len(v.errs) > 0 {
+		return nil, errors.Join(v.errs...)
+	}
+	return sc, nil
+}
+
+func yamlError(file string, err error) error {
+	var ye yaml.Error
+	if errors.As(err, &ye) && ye.GetToken() != nil {
+		p := ye.GetToken().Position
+		return &PosError{File: file, Line: p.Line, Col: p.Column, Msg: ye.GetMessage()}
+	}
+	var pe *PosError
+	if errors.As(err, &pe) {
+		out := *pe
+		out.File = file
+		return &out
+	}
+	return fmt.Errorf("%s: %w", file, err)
+}
+
+// at is a decoded value with the position of its node.
+type at[T any] struct {
+	V         T
+	Line, Col int
+	Set       bool
+}
+
+func (p *at[T]) UnmarshalYAML(ctx context.Context, n ast.Node) error {
+	tok := n.GetToken()
+	if m, ok := n.(*ast.MappingNode); ok && len(m.Values) > 0 {
+		tok = m.Values[0].Key.GetToken() // a mapping's own token is its first colon
+	}
+	if tok != nil {
+		p.Line, p.Col = tok.Position.Line, tok.Position.Column
+	}
+	p.Set = true
+	if _, isDur := any(&p.V).(*time.Duration); isDur && n.Type() != ast.StringType {
+		return &PosError{Line: p.Line, Col: p.Col, Msg: fmt.Sprintf("want a duration such as 1.5s or 2m, got %s", n)}
+	}
+	if sp, isStr := any(&p.V).(*string); isStr {
+		switch n.Type() {
+		case ast.IntegerType, ast.FloatType:
+			// Keep numbers as written: +420…, 0601…, 200.
+			*sp = n.GetToken().Value
+			return nil
+		case ast.NullType:
+			*sp = ""
+			return nil
+		}
+	}
+	err := yaml.NodeToValue(n, &p.V, yaml.DisallowUnknownField())
+	var ye yaml.Error
+	var pe *PosError
+	if err != nil && !errors.As(err, &ye) && !errors.As(err, &pe) {
+		return &PosError{Line: p.Line, Col: p.Col, Msg: err.Error()}
+	}
+	return err
+}
+
+type rawScenario struct {
+	PromptDuration at[time.Duration]            `yaml:"prompt_duration"`
+	Prompts        map[string]at[time.Duration] `yaml:"prompts"`
+	Callers        []at[rawCaller]              `yaml:"callers"`
+	Agents         []at[rawParty]               `yaml:"agents"`
+	Customers      []at[rawParty]               `yaml:"customers"`
+}
+
+type rawDTMF struct {
+	At     at[time.Duration] `yaml:"at"`
+	Digits at[string]        `yaml:"digits"`
+}
+
+type rawCaller struct {
+	ID       at[string]        `yaml:"id"`
+	At       at[time.Duration] `yaml:"at"`
+	From     at[string]        `yaml:"from"`
+	Name     at[string]        `yaml:"name"`
+	To       at[string]        `yaml:"to"`
+	Args     []string          `yaml:"args"`
+	DTMF     []rawDTMF         `yaml:"dtmf"`
+	Speak    at[time.Duration] `yaml:"speak"`
+	HangupAt at[time.Duration] `yaml:"hangup_at"`
+}
+
+type rawStep struct {
+	At        at[time.Duration] `yaml:"at"`
+	Behaviour at[string]        `yaml:"behaviour"`
+}
+
+type rawParty struct {
+	Endpoint    at[string]        `yaml:"endpoint"`
+	Number      at[string]        `yaml:"number"`
+	AnswerAfter at[time.Duration] `yaml:"answer_after"`
+	Talk        at[time.Duration] `yaml:"talk"`
+	Behaviour   at[string]        `yaml:"behaviour"`
+	Schedule    at[[]rawStep]     `yaml:"schedule"`
+	Attempts    at[[]at[string]]  `yaml:"attempts"`
+}
+
+type validator struct {
+	file string
+	errs []error
+}
+
+func (v *validator) errf(line, col int, format string, args ...any) {
+	v.errs = append(v.errs, &PosError{File: v.file, Line: line, Col: col, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (v *validator) dur(d at[time.Duration], what string, positive bool) time.Duration {
+	if !d.Set {
+		return 0
+	}
+	if d.V < 0 || (positive && d.V == 0) {
+		want := "non-negative"
+		if positive {
+			want = "positive"
+		}
+		v.errf(d.Line, d.Col, "%s must be %s, got %s", what, want, d.V)
+	}
+	return d.V
+}
+
+func (v *validator) scenario(name string, raw *rawScenario) *Scenario {
+	sc := &Scenario{Name: name, Prompts: map[string]time.Duration{}}
+	sc.PromptDuration = v.dur(raw.PromptDuration, "prompt_duration", true)
+	uris := make([]string, 0, len(raw.Prompts))
+	for uri := range raw.Prompts {
+		uris = append(uris, uri)
+	}
+	sort.Strings(uris)
+	for _, uri := range uris {
+		sc.Prompts[uri] = v.dur(raw.Prompts[uri], "prompt "+uri, false)
+	}
+	ids := map[string]bool{}
+	for i, rc := range raw.Callers {
+		c := v.caller(i, rc)
+		if ids[c.ID] {
+			line, col := rc.Line, rc.Col
+			if rc.V.ID.Set {
+				line, col = rc.V.ID.Line, rc.V.ID.Col
+			}
+			v.errf(line, col, "duplicate caller id %q", c.ID)
+		}
+		ids[c.ID] = true
+		sc.Callers = append(sc.Callers, c)
+	}
+	endpoints := map[string]bool{}
+	for _, ra := range raw.Agents {
+		p := v.party(&ra.V)
+		ep := ra.V.Endpoint
+		p.Endpoint = strings.TrimSpace(ep.V)
+		switch {
+		case ra.V.Number.Set:
+			v.errf(ra.V.Number.Line, ra.V.Number.Col, "an agent has an endpoint, not a number")
+		case p.Endpoint == "":
+			v.errf(ra.Line, ra.Col, "agent needs an endpoint")
+		case endpoints[p.Endpoint]:
+			v.errf(ep.Line, ep.Col, "duplicate agent endpoint %q", p.Endpoint)
+		}
+		endpoints[p.Endpoint] = true
+		sc.Agents = append(sc.Agents, p)
+	}
+	numbers := map[string]bool{}
+	for _, rcu := range raw.Customers {
+		p := v.party(&rcu.V)
+		num := rcu.V.Number
+		p.Number = strings.TrimSpace(num.V)
+		switch {
+		case rcu.V.Endpoint.Set:
+			v.errf(rcu.V.Endpoint.Line, rcu.V.Endpoint.Col, "a customer has a number, not an endpoint")
+		case p.Number == "":
+			v.errf(rcu.Line, rcu.Col, "customer needs a number")
+		case numbers[p.Number]:
+			v.errf(num.Line, num.Col, "duplicate customer number %q", p.Number)
+		}
+		numbers[p.Number] = true
+		sc.Customers = append(sc.Customers, p)
+	}
+	return sc
+}
+
+func (v *validator) caller(i int, rc at[rawCaller]) Caller {
+	r := rc.V
+	c := Caller{
+		ID:   fmt.Sprintf("caller-%d", i+1),
+		At:   v.dur(r.At, "at", false),
+		From: r.From.V, Name: r.Name.V, To: r.To.V, Args: r.Args,
+	}
+	if r.ID.Set {
+		c.ID = strings.TrimSpace(r.ID.V)
+		if c.ID == "" {
+			v.errf(r.ID.Line, r.ID.Col, "caller id must not be empty")
+		}
+	}
+	if r.Speak.Set {
+		d := v.dur(r.Speak, "speak", false)
+		c.Speak = &d
+	}
+	if r.HangupAt.Set {
+		d := v.dur(r.HangupAt, "hangup_at", false)
+		c.HangupAt = &d
+	}
+	for _, rd := range r.DTMF {
+		d := DTMF{At: v.dur(rd.At, "dtmf at", false), Digits: rd.Digits.V}
+		if !rd.Digits.Set || d.Digits == "" {
+			line, col := rd.At.Line, rd.At.Col
+			if rd.Digits.Set {
+				line, col = rd.Digits.Line, rd.Digits.Col
+			}
+			v.errf(line, col, "dtmf item needs digits")
+		}
+		if bad := strings.TrimLeft(d.Digits, "0123456789*#ABCD"); bad != "" {
+			v.errf(rd.Digits.Line, rd.Digits.Col, "invalid DTMF digit %q (want 0-9 * # A-D)", bad[:1])
+		}
+		c.DTMF = append(c.DTMF, d)
+	}
+	return c
+}
+
+func (v *validator) behaviour(b at[string]) Behaviour {
+	bh := Behaviour(strings.TrimSpace(b.V))
+	if !bh.valid() {
+		v.errf(b.Line, b.Col, "unknown behaviour %q (want answer, busy, no_answer or fail)", b.V)
+	}
+	return bh
+}
+
+func (v *validator) party(r *rawParty) Party {
+	p := Party{AnswerAfter: DefaultAnswerAfter, Talk: DefaultTalk, Behaviour: Answer}
+	if r.AnswerAfter.Set {
+		p.AnswerAfter = v.dur(r.AnswerAfter, "answer_after", false)
+	}
+	if r.Talk.Set {
+		p.Talk = v.dur(r.Talk, "talk", true)
+	}
+	if r.Behaviour.Set {
+		p.Behaviour = v.behaviour(r.Behaviour)
+	}
+	var last time.Duration = -1
+	for _, st := range r.Schedule.V {
+		s := Step{At: v.dur(st.At, "schedule at", false), Behaviour: v.behaviour(st.Behaviour)}
+		if !st.Behaviour.Set {
+			v.errf(st.At.Line, st.At.Col, "schedule step needs a behaviour")
+		}
+		if s.At <= last {
+			v.errf(st.At.Line, st.At.Col, "schedule steps must be in increasing time order")
+		}
+		last = s.At
+		p.Schedule = append(p.Schedule, s)
+	}
+	for _, a := range r.Attempts.V {
+		p.Attempts = append(p.Attempts, v.behaviour(a))
+	}
+	if r.Attempts.Set && len(p.Attempts) == 0 {
+		v.errf(r.Attempts.Line, r.Attempts.Col, "attempts must not be empty")
+	}
+	if r.Attempts.Set && (r.Schedule.Set || r.Behaviour.Set) {
+		v.errf(r.Attempts.Line, r.Attempts.Col, "attempts cannot be combined with behaviour or schedule")
+	}
+	return p
+}
