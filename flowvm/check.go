@@ -8,6 +8,10 @@ import (
 const (
 	resClosed uint8 = 1 << iota // no callback reservation open
 	resOpen                     // a reservation from start_callback is open
+	// resUnknown follows the error exit of decline_callback: the engine
+	// failed to put the caller back, so the graph proves nothing about the
+	// reservation; the run-time check releases it (DESIGN §8.2).
+	resUnknown
 )
 
 // checkGraph checks starts, exit targets, reachability, sub-flow cycles and
@@ -140,7 +144,7 @@ func (a *analysis) flow(f *flowSrc, inQ bool, entry uint8, top bool) uint8 {
 	if out, ok := a.memo[key]; ok {
 		return out
 	}
-	a.memo[key] = resClosed | resOpen // guard; the call graph is acyclic
+	a.memo[key] = resClosed | resOpen | resUnknown // guard; the call graph is acyclic
 	start := f.byID[f.start]
 	if start == nil {
 		return a.memo[key]
@@ -230,7 +234,7 @@ func (a *analysis) transfer(n *nnode, inQ bool, s uint8) []flowExit {
 		if closed {
 			l.errs.add(n.pos, "decline_callback %q is reachable without a prior start_callback", n.id)
 		}
-		out = append(out, flowExit{exit: "next", state: resClosed}, flowExit{exit: "error", state: s})
+		out = append(out, flowExit{exit: "next", state: resClosed}, flowExit{exit: "error", state: resUnknown})
 	case registerCallbackSpec:
 		if closed {
 			l.errs.add(n.pos, "register_callback %q is reachable without a prior start_callback", n.id)
@@ -263,7 +267,7 @@ func (a *analysis) transfer(n *nnode, inQ bool, s uint8) []flowExit {
 		var st uint8
 		if ref, ok := n.vals["flow"].(flowRef); ok {
 			if g := l.flows[ref.name]; g != nil && g.parsed {
-				for _, e := range []uint8{resClosed, resOpen} {
+				for _, e := range []uint8{resClosed, resOpen, resUnknown} {
 					if s&e != 0 {
 						st |= a.flow(g, inQ, e, false)
 					}

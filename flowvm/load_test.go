@@ -111,6 +111,13 @@ notations:
   r: {type: register_callback, exits: {registered: bye, duplicate: bye, invalid: bye}}
   bye: {type: hangup}
 `}, `hangup "bye" with a callback reservation open`},
+		{"decline error exit proves nothing", map[string]string{"main": `
+start: s
+notations:
+  s: {type: start_callback, queue: q, next: d}
+  d: {type: decline_callback, exits: {next: bye, error: bye}}
+  bye: {type: hangup}
+`}, ""},
 		{"through call and return", map[string]string{"main": `
 start: s
 notations:
