@@ -1,0 +1,366 @@
+package queue
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/callflow/callflow/adapter"
+	"github.com/callflow/callflow/adapter/sim"
+	"github.com/callflow/callflow/flowvm"
+	"github.com/callflow/callflow/store"
+	"github.com/callflow/callflow/trace"
+)
+
+func TestRegisterOutcomes(t *testing.T) {
+	type reg struct {
+		number  string
+		want    flowvm.RegisterOutcome
+		wantID  string
+		wantErr bool
+	}
+	tests := []struct {
+		name  string
+		steps map[string][]reg // per caller, in order
+	}{
+		{name: "invalid number leaves the reservation open", steps: map[string][]reg{
+			"caller-1": {{number: "123", want: flowvm.Invalid}, {number: "+420601000001", want: flowvm.Registered, wantID: "1"}},
+		}},
+		{name: "premium rate refused by the default policy", steps: map[string][]reg{
+			"caller-1": {{number: "+420900123456", want: flowvm.Invalid}, {number: "601000001", want: flowvm.Registered, wantID: "1"}},
+		}},
+		{name: "dedupe returns the existing id", steps: map[string][]reg{
+			"caller-1": {{number: "+420601000001", want: flowvm.Registered, wantID: "1"}},
+			"caller-2": {{number: "601 000 001", want: flowvm.Duplicate, wantID: "1"}, {number: "+420601000002", want: flowvm.Registered, wantID: "2"}},
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			sc := &sim.Scenario{Callers: []sim.Caller{{At: 0, From: "+420601000001"}, {At: time.Second, From: "+420601000002"}}}
+			h := newHarness(t, baseConfig(), sc, nil) // no agents: callbacks stay registered
+			flows := map[string]func(context.Context, adapter.Call) error{}
+			for id, steps := range tc.steps {
+				flows[id] = func(ctx context.Context, c adapter.Call) error {
+					if err := h.eng.StartCallback(ctx, c, ""); err != nil {
+						return err
+					}
+					for _, st := range steps {
+						res, err := h.eng.RegisterCallback(ctx, c, flowvm.CallbackRequest{Number: st.number})
+						if err != nil || res.Outcome != st.want || res.ID != st.wantID {
+							t.Errorf("%s register %q: %+v %v, want %v id %q", id, st.number, res, err, st.want, st.wantID)
+						}
+						if res.Outcome == flowvm.Invalid && res.Reason == "" {
+							t.Errorf("invalid without a reason")
+						}
+						if st.want != flowvm.Registered {
+							if s, ok := h.eng.Status(c); !ok || !s.Reserved {
+								t.Errorf("%s: reservation closed after %v: %+v", id, st.want, s)
+							}
+						}
+					}
+					return nil
+				}
+			}
+			h.run(h.enter(flows, nil), 10*time.Minute)
+			for id := range tc.steps {
+				if r := h.result(id); r.err != nil || r.res.Outcome != flowvm.Callback {
+					t.Fatalf("%s: %+v %v\n%s", id, r.res, r.err, h.dump())
+				}
+			}
+		})
+	}
+}
+
+func TestWindowExpiry(t *testing.T) {
+	sc := &sim.Scenario{
+		Callers:   []sim.Caller{{At: 0, From: "+420601000001"}},
+		Agents:    []sim.Party{{Endpoint: "PJSIP/agent1", Behaviour: sim.Busy, Schedule: []sim.Step{{At: 5 * time.Minute, Behaviour: sim.Answer}}}},
+		Customers: []sim.Party{{Number: "+420601000001"}},
+	}
+	cfg := baseConfig("PJSIP/agent1")
+	cfg.Queues[0].AgentRetry = time.Minute
+	h := newHarness(t, cfg, sc, nil)
+	h.run(h.enter(map[string]func(context.Context, adapter.Call) error{
+		"caller-1": func(ctx context.Context, c adapter.Call) error {
+			if err := h.eng.StartCallback(ctx, c, ""); err != nil {
+				return err
+			}
+			_, err := h.eng.RegisterCallback(ctx, c, flowvm.CallbackRequest{
+				NotBefore: simStart.Add(30 * time.Second), NotAfter: simStart.Add(3 * time.Minute),
+			})
+			return err
+		},
+	}, nil), time.Hour)
+	exp, _ := h.mustFind("cb-1", trace.Callback, "expired")
+	if !exp.At.Equal(simStart.Add(3 * time.Minute)) {
+		t.Fatalf("expired at %v, want at not_after", exp.At)
+	}
+	// Not dialled before NotBefore, and the busy agent never reached the customer.
+	first, _ := h.mustFind("cb-1", trace.Callback, "dialing_agent")
+	if first.At.Before(simStart.Add(30 * time.Second)) {
+		t.Fatalf("dialled at %v, before not_before", first.At)
+	}
+	if _, _, ok := h.find("cb-1", trace.Callback, "dialing_customer"); ok {
+		t.Fatalf("customer dialled\n%s", h.dump())
+	}
+	if cb := h.callback(1); cb.State != store.Expired || cb.Attempts != 0 {
+		t.Fatalf("stored %s attempts %d, want expired 0", cb.State, cb.Attempts)
+	}
+}
+
+// maxConcurrentDialing counts the most callbacks between dialing_agent and
+// their end (requeued, retry_wait, completed, failed) at once.
+func maxConcurrentDialing(events []trace.Event) int {
+	open, most := map[string]bool{}, 0
+	for _, e := range events {
+		if e.Source != trace.Callback {
+			continue
+		}
+		switch e.Kind {
+		case "dialing_agent":
+			open[e.Call] = true
+		case "requeued", "retry_wait", "completed", "failed", "expired":
+			delete(open, e.Call)
+		}
+		most = max(most, len(open))
+	}
+	return most
+}
+
+func TestCallbacksNeverExceedFreeAgents(t *testing.T) {
+	tests := []struct {
+		name   string
+		agents []string
+	}{
+		{name: "one agent", agents: []string{"PJSIP/agent1"}},
+		{name: "two agents", agents: []string{"PJSIP/agent1", "PJSIP/agent2"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			sc := &sim.Scenario{}
+			flows := map[string]func(context.Context, adapter.Call) error{}
+			for i := 1; i <= 4; i++ {
+				num := fmt.Sprintf("+42060100000%d", i)
+				sc.Callers = append(sc.Callers, sim.Caller{At: time.Duration(i) * time.Second, From: num})
+				sc.Customers = append(sc.Customers, sim.Party{Number: num, Talk: 20 * time.Second})
+			}
+			for _, a := range tc.agents {
+				// Agents come on duty after every callback is registered.
+				sc.Agents = append(sc.Agents, sim.Party{Endpoint: a, Behaviour: sim.Busy, Schedule: []sim.Step{{At: 10 * time.Second, Behaviour: sim.Answer}}})
+			}
+			h := newHarness(t, baseConfig(tc.agents...), sc, nil)
+			for i := 1; i <= 4; i++ {
+				flows[fmt.Sprintf("caller-%d", i)] = register(h, fmt.Sprintf("+42060100000%d", i))
+			}
+			h.run(h.enter(flows, nil), time.Hour)
+			evs := h.rec.Events()
+			if got := maxConcurrentDialing(evs); got != len(tc.agents) {
+				t.Fatalf("at most %d callbacks dialing at once, want %d\n%s", got, len(tc.agents), h.dump())
+			}
+			// Served in line order.
+			var order []string
+			for _, e := range evs {
+				if e.Source == trace.Callback && e.Kind == "completed" {
+					order = append(order, e.Call)
+				}
+			}
+			if len(order) != 4 || (len(tc.agents) == 1 && !slices.Equal(order, []string{"cb-1", "cb-2", "cb-3", "cb-4"})) {
+				t.Fatalf("completed %v\n%s", order, h.dump())
+			}
+		})
+	}
+}
+
+func TestCustomerFirst(t *testing.T) {
+	sc := &sim.Scenario{
+		Callers:   []sim.Caller{{At: 0, From: "+420601000001"}},
+		Agents:    []sim.Party{{Endpoint: "PJSIP/agent1", AnswerAfter: 3 * time.Second, Behaviour: sim.Busy, Schedule: []sim.Step{{At: 5 * time.Second, Behaviour: sim.Answer}}}},
+		Customers: []sim.Party{{Number: "+420601000001", AnswerAfter: 2 * time.Second, Talk: 10 * time.Second}},
+	}
+	cfg := baseConfig("PJSIP/agent1")
+	cfg.Queues[0].Callback.Mode = CustomerFirst
+	cfg.Queues[0].AgentRetry = 10 * time.Second
+	h := newHarness(t, cfg, sc, nil)
+	h.run(h.enter(map[string]func(context.Context, adapter.Call) error{"caller-1": register(h, "+420601000001", "recording:vm")}, nil), time.Hour)
+	var kinds []string
+	for _, e := range h.rec.Events() {
+		if e.Call == "cb-1" {
+			kinds = append(kinds, e.Kind)
+		}
+	}
+	want := []string{"dialing_customer", "customer_answered", "dialing_agent", "agent_answered", "media_to_agent", "connected", "completed"}
+	if !slices.Equal(kinds, want) {
+		t.Fatalf("kinds %v, want %v\n%s", kinds, want, h.dump())
+	}
+	orig, _ := h.mustFind("customer-1", trace.Switch, "originate")
+	if orig.Attrs["ani"] != queueANI {
+		t.Fatalf("customer ANI %q", orig.Attrs["ani"])
+	}
+	play, _ := h.mustFind("customer-1", trace.Switch, "play")
+	if play.Text != string(HoldPrompt) {
+		t.Fatalf("customer heard %q, want the hold prompt", play.Text)
+	}
+	if cb := h.callback(1); cb.State != store.Completed || cb.Attempts != 1 {
+		t.Fatalf("stored %s attempts %d", cb.State, cb.Attempts)
+	}
+}
+
+func TestOnCallIn(t *testing.T) {
+	tests := []struct {
+		name      string
+		policy    CallIn
+		wantState store.State
+		wantOrder []string // connected callers
+	}{
+		{name: "keep", policy: CallInKeep, wantState: store.Registered},
+		{name: "cancel", policy: CallInCancel, wantState: store.Cancelled, wantOrder: []string{"caller-2", "caller-3"}},
+		{name: "merge takes the callback's place", policy: CallInMerge, wantState: store.Cancelled, wantOrder: []string{"caller-3", "caller-2"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			sc := &sim.Scenario{
+				Callers: []sim.Caller{
+					{ID: "caller-1", At: 0, From: "+420601000001"},
+					{ID: "caller-2", At: time.Second, From: "+420601000002"},
+					{ID: "caller-3", At: 5 * time.Second, From: "+420601000001"}, // calls in again
+				},
+				Agents: []sim.Party{{Endpoint: "PJSIP/agent1", Behaviour: sim.Busy, Talk: 5 * time.Second, Schedule: []sim.Step{{At: 10 * time.Second, Behaviour: sim.Answer}}}},
+				// The customer never answers: a kept callback stays open.
+				Customers: []sim.Party{{Number: "+420601000001", Behaviour: sim.Fail}},
+			}
+			cfg := baseConfig("PJSIP/agent1")
+			cfg.Queues[0].Callback.OnCallIn = tc.policy
+			cfg.Queues[0].Callback.RetryInterval = time.Hour
+			h := newHarness(t, cfg, sc, nil)
+			h.run(h.enter(map[string]func(context.Context, adapter.Call) error{"caller-1": register(h, "+420601000001")}, nil), 30*time.Minute)
+			cb := h.callback(1)
+			if tc.policy == CallInKeep {
+				if !cb.State.Open() {
+					t.Fatalf("kept callback is %s", cb.State)
+				}
+				return
+			}
+			if cb.State != tc.wantState {
+				t.Fatalf("callback %s, want %s\n%s", cb.State, tc.wantState, h.dump())
+			}
+			if got := connectedOrder(h); !slices.Equal(got, tc.wantOrder) {
+				t.Fatalf("connected %v, want %v\n%s", got, tc.wantOrder, h.dump())
+			}
+		})
+	}
+}
+
+func TestRestartRecovery(t *testing.T) {
+	ctx := context.Background()
+	path := t.TempDir() + "/cb.db"
+	st := openStore(t, path)
+	mk := func(num string, joined time.Duration, seq int64, to ...store.State) store.Callback {
+		cb, _, err := st.Register(ctx, store.Callback{Queue: "sales", Number: num, ANI: queueANI, JoinedAt: simStart.Add(-joined), Seq: seq, CreatedAt: simStart.Add(-joined)}, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cur := store.Registered
+		for _, s := range to {
+			if cb, err = st.Transition(ctx, cb.ID, cur, s, store.Change{At: simStart.Add(-time.Minute)}); err != nil {
+				t.Fatal(err)
+			}
+			cur = s
+		}
+		if cur == store.Dialing || cur == store.Connected {
+			if _, err := st.StartAttempt(ctx, store.Attempt{CallbackID: cb.ID, N: 1, Leg: store.LegAgent, Endpoint: "PJSIP/agent1", StartedAt: simStart.Add(-time.Minute)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return cb
+	}
+	registered := mk("+420601000001", time.Minute, 3)                                  // joined last
+	dialing := mk("+420601000002", 3*time.Minute, 1, store.Dialing)                    // joined first: interrupted
+	connected := mk("+420601000003", 2*time.Minute, 2, store.Dialing, store.Connected) // closed as completed
+	st.Close()
+
+	st2 := openStore(t, path)
+	sc := &sim.Scenario{
+		Agents: []sim.Party{{Endpoint: "PJSIP/agent1", Talk: 10 * time.Second}},
+		Customers: []sim.Party{
+			{Number: "+420601000001", Talk: 10 * time.Second},
+			{Number: "+420601000002", Talk: 10 * time.Second},
+		},
+	}
+	h := newHarness(t, baseConfig("PJSIP/agent1"), sc, st2)
+	h.run(func(context.Context, adapter.Call) {}, time.Hour)
+
+	if cb := h.callback(connected.ID); cb.State != store.Completed {
+		t.Fatalf("connected callback after restart: %s", cb.State)
+	}
+	atts, err := st2.Attempts(ctx, dialing.ID)
+	if err != nil || len(atts) < 1 || atts[0].Outcome != "interrupted" {
+		t.Fatalf("interrupted attempt: %+v %v", atts, err)
+	}
+	var order []string
+	for _, e := range h.rec.Events() {
+		if e.Source == trace.Callback && e.Kind == "completed" && !strings.Contains(e.Text, "restart") {
+			order = append(order, e.Call)
+		}
+	}
+	want := []string{cbName(dialing.ID), cbName(registered.ID)}
+	if !slices.Equal(order, want) {
+		t.Fatalf("completed after restart %v, want %v (original places)\n%s", order, want, h.dump())
+	}
+	for _, id := range []int64{dialing.ID, registered.ID} {
+		// The interrupted attempt did not use up a retry.
+		if cb := h.callback(id); cb.State != store.Completed || cb.Attempts != 1 {
+			t.Fatalf("callback %d: %s attempts %d, want completed 1", id, cb.State, cb.Attempts)
+		}
+	}
+}
+
+func TestSnapshot(t *testing.T) {
+	sc := &sim.Scenario{
+		Callers: []sim.Caller{
+			{ID: "caller-1", At: 0, From: "+420601000001"},
+			{ID: "caller-2", At: time.Second, From: "+420601000002"},
+			{ID: "caller-3", At: 2 * time.Second, From: "+420601000003"},
+		},
+		Agents: []sim.Party{{Endpoint: "PJSIP/agent1", Behaviour: sim.Busy}},
+	}
+	cfg := baseConfig("PJSIP/agent1")
+	cfg.Queues[0].AgentRetry = time.Hour
+	h := newHarness(t, cfg, sc, nil)
+	var snap QueueSnapshot
+	h.run(h.enter(map[string]func(context.Context, adapter.Call) error{
+		"caller-1": register(h, "+420601000001"),
+		"caller-3": func(ctx context.Context, c adapter.Call) error {
+			if err := h.eng.StartCallback(ctx, c, ""); err != nil {
+				return err
+			}
+			snap, _ = h.eng.Snapshot("sales")
+			return h.eng.DeclineCallback(ctx, c)
+		},
+	}, nil), 10*time.Minute)
+	type row struct {
+		pos         int
+		kind, state string
+		ewt         time.Duration
+	}
+	var got []row
+	for _, e := range snap.Entries {
+		got = append(got, row{e.Position, e.Kind, e.State, e.EWT})
+	}
+	want := []row{
+		{1, "callback", "registered", 2 * time.Minute},
+		{2, "live", "live", 4 * time.Minute},
+		{3, "reserved", "reserved", 6 * time.Minute},
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("entries %+v, want %+v\n%s", got, want, h.dump())
+	}
+	if len(snap.Agents) != 1 || snap.Agents[0].State != "skipped" || snap.MeanHandle != 2*time.Minute {
+		t.Fatalf("agents %+v mean %v", snap.Agents, snap.MeanHandle)
+	}
+	if _, ok := h.eng.Snapshot("nope"); ok {
+		t.Fatal("snapshot of an unknown queue")
+	}
+}

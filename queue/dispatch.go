@@ -1,0 +1,300 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/callflow/callflow/adapter"
+	"github.com/callflow/callflow/flowvm"
+	"github.com/callflow/callflow/store"
+)
+
+// kick matches free agents with eligible entries and starts the work that
+// follows, then arms one timer for the next instant something becomes due.
+// It never polls: every state change that can free an agent or make an
+// entry eligible calls kick.
+func (e *Engine) kick() {
+	e.mu.Lock()
+	if e.ctx == nil || e.ctx.Err() != nil {
+		e.mu.Unlock()
+		return
+	}
+	now := e.clk.Now()
+	var work []func()
+	var next time.Time
+	later := func(t time.Time) {
+		if t.After(now) && (next.IsZero() || t.Before(next)) {
+			next = t
+		}
+	}
+	for _, q := range e.order {
+		work = append(work, e.planLocked(q, now, later)...)
+	}
+	if !next.IsZero() && (e.wakeOff == nil || next.Before(e.wakeAt)) {
+		if e.wakeOff != nil {
+			e.wakeOff()
+		}
+		at := next
+		e.wakeAt = at
+		e.wakeOff = e.clk.AfterFunc(at.Sub(now), func() {
+			e.mu.Lock()
+			if e.wakeAt.Equal(at) {
+				e.wakeOff, e.wakeAt = nil, time.Time{}
+			}
+			e.mu.Unlock()
+			e.kick()
+		})
+	}
+	e.mu.Unlock()
+	for _, f := range work {
+		e.clk.Go(f)
+	}
+}
+
+// planLocked handles one queue: expiries, retries becoming due, and agent
+// assignment in strict line order.
+func (e *Engine) planLocked(q *queueState, now time.Time, later func(time.Time)) []func() {
+	var work []func()
+	w := q.cfg.Callback.Window
+	for _, en := range q.line {
+		if en.kind != kindCallback || en.busy {
+			continue
+		}
+		cb := en.cb
+		if !cb.NotAfter.IsZero() {
+			if !now.Before(cb.NotAfter) {
+				en.busy = true
+				work = append(work, func() { e.expire(en) })
+				continue
+			}
+			later(cb.NotAfter)
+		}
+		if cb.State == store.RetryWait {
+			if !now.Before(cb.NextAt) {
+				en.busy = true
+				work = append(work, func() { e.promote(en) })
+			} else {
+				later(cb.NextAt)
+			}
+			continue
+		}
+		if cb.NotBefore.After(now) {
+			later(cb.NotBefore)
+		} else if !w.Open(now) {
+			if t, ok := w.Next(now); ok {
+				later(t)
+			}
+		}
+	}
+	waiting := false
+	for {
+		en := q.headEligible(now)
+		if en == nil {
+			break
+		}
+		waiting = true
+		ag := q.pickAgent(now)
+		if ag == nil {
+			break
+		}
+		ag.state = agentRinging
+		en.busy = true
+		if en.kind == kindCallback {
+			work = append(work, func() { e.runCallback(en, ag) })
+		} else {
+			work = append(work, func() { e.offerLive(en, ag) })
+		}
+	}
+	if waiting {
+		for _, a := range q.agents {
+			if a.state == agentFree {
+				later(a.skipUntil)
+			}
+		}
+	}
+	return work
+}
+
+// headEligible is the first entry a free agent may take.
+func (q *queueState) headEligible(now time.Time) *entry {
+	for _, en := range q.line {
+		if en.busy {
+			continue
+		}
+		switch en.kind {
+		case kindLive:
+			if en.w != nil && !en.w.over {
+				return en
+			}
+		case kindCallback:
+			cb := en.cb
+			if cb.State == store.Registered && !cb.NotBefore.After(now) &&
+				(cb.NotAfter.IsZero() || now.Before(cb.NotAfter)) && q.cfg.Callback.Window.Open(now) {
+				return en
+			}
+		}
+	}
+	return nil
+}
+
+// pickAgent chooses a free agent by the queue's strategy.
+func (q *queueState) pickAgent(now time.Time) *agent {
+	ready := func(a *agent) bool { return a.state == agentFree && !a.skipUntil.After(now) }
+	switch q.cfg.Strategy {
+	case RoundRobin:
+		n := len(q.agents)
+		for k := 1; k <= n; k++ {
+			i := (q.rr + k) % n
+			if ready(q.agents[i]) {
+				q.rr = i
+				return q.agents[i]
+			}
+		}
+	case LongestIdle:
+		var best *agent
+		for _, a := range q.agents {
+			if ready(a) && (best == nil || a.idleSince.Before(best.idleSince)) {
+				best = a
+			}
+		}
+		return best
+	default:
+		for _, a := range q.agents {
+			if ready(a) {
+				return a
+			}
+		}
+	}
+	return nil
+}
+
+// freeAgent makes an agent available again (after wrapUp when positive).
+func (e *Engine) freeAgent(a *agent, wrapUp time.Duration) {
+	if wrapUp <= 0 {
+		e.mu.Lock()
+		a.state, a.idleSince = agentFree, e.clk.Now()
+		e.mu.Unlock()
+		e.kick()
+		return
+	}
+	e.mu.Lock()
+	a.state = agentWrapUp
+	e.mu.Unlock()
+	e.clk.AfterFunc(wrapUp, func() { e.freeAgent(a, 0) })
+}
+
+// skipAgent frees an agent that did not answer, was busy or failed, and
+// skips it for the queue's AgentRetry.
+func (e *Engine) skipAgent(q *queueState, a *agent) {
+	e.mu.Lock()
+	now := e.clk.Now()
+	a.state, a.idleSince = agentFree, now
+	a.skipUntil = now.Add(q.cfg.AgentRetry)
+	e.mu.Unlock()
+	e.kick()
+}
+
+// outcome names an originate failure as written in RetryOn.
+func outcome(err error) string {
+	switch {
+	case errors.Is(err, adapter.ErrBusy):
+		return "busy"
+	case errors.Is(err, adapter.ErrNoAnswer):
+		return "no_answer"
+	default:
+		return "failed"
+	}
+}
+
+// offerLive rings an agent for a live caller and hands the answered leg to
+// the caller's Enter.
+func (e *Engine) offerLive(en *entry, ag *agent) {
+	q := en.q
+	ctx, ok := e.running()
+	if !ok {
+		return
+	}
+	callID := en.call.ID()
+	e.emitQ(callID, "agent_offered", ag.endpoint, map[string]string{"queue": q.cfg.Name})
+	leg, err := e.sw.Originate(ctx, adapter.OriginateRequest{
+		Endpoint: ag.endpoint, CallerID: en.number, Timeout: q.cfg.AgentTimeout, Tag: "agent",
+	})
+	if err != nil {
+		e.emitQ(callID, "agent_no_answer", ag.endpoint, map[string]string{"queue": q.cfg.Name, "outcome": outcome(err)})
+		e.mu.Lock()
+		en.busy = false
+		e.mu.Unlock()
+		e.skipAgent(q, ag)
+		return
+	}
+	e.mu.Lock()
+	en.busy = false
+	w := en.w
+	if en.kind == kindLive && w != nil && !w.over && q.index(en) >= 0 {
+		w.over, w.agentLeg, w.agent = true, leg, ag
+		ag.state = agentBusy
+		q.remove(en)
+		e.mu.Unlock()
+		e.emitQ(callID, "agent_answered", ag.endpoint, map[string]string{"queue": q.cfg.Name})
+		w.cancel(flowvm.ErrAgentConnected)
+		return
+	}
+	e.mu.Unlock()
+	// The caller left, reserved a callback or timed out while the agent rang.
+	e.log.Debug("agent answered for a caller no longer waiting", zap.String("queue", q.cfg.Name), zap.String("call_id", callID))
+	if err := leg.Hangup(context.WithoutCancel(ctx), adapter.CauseNormal); err != nil {
+		e.log.Warn("hang up agent", zap.String("queue", q.cfg.Name), zap.String("agent", ag.endpoint), zap.Error(err))
+	}
+	e.freeAgent(ag, 0)
+}
+
+// talk bridges two answered legs and waits until one hangs up, then hangs
+// up the other. It reports which side hung up first and the talk time.
+func (e *Engine) talk(ctx context.Context, q *queueState, a, b adapter.Call) (aLeft bool, talked time.Duration, err error) {
+	br, err := e.sw.NewBridge(ctx, adapter.BridgeOptions{Kind: adapter.Mixing, Name: q.cfg.Name})
+	if err != nil {
+		return false, 0, err
+	}
+	defer func() {
+		if derr := br.Destroy(context.WithoutCancel(ctx)); derr != nil {
+			e.log.Warn("destroy mixing bridge", zap.String("queue", q.cfg.Name), zap.Error(derr))
+		}
+	}()
+	if err := br.Add(ctx, a); err != nil {
+		return true, 0, err
+	}
+	if err := br.Add(ctx, b); err != nil {
+		return false, 0, err
+	}
+	start := e.clk.Now()
+	convCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	// Ends when a hangs up or when talk returns (convCtx cancelled).
+	e.clk.Go(func() {
+		if err := a.Wait(convCtx, 0); errors.Is(err, adapter.ErrHangup) {
+			cancel(errAgentHungUp)
+		}
+	})
+	werr := b.Wait(convCtx, 0)
+	talked = e.clk.Now().Sub(start)
+	aLeft = errors.Is(context.Cause(convCtx), errAgentHungUp)
+	bLeft := errors.Is(werr, adapter.ErrHangup)
+	hctx := context.WithoutCancel(ctx)
+	switch {
+	case bLeft:
+		aLeft = false
+		if err := a.Hangup(hctx, adapter.CauseNormal); err != nil {
+			e.log.Warn("hang up leg", zap.String("queue", q.cfg.Name), zap.Error(err))
+		}
+	case aLeft:
+		if err := br.Remove(hctx, b); err != nil {
+			e.log.Warn("leave mixing bridge", zap.String("queue", q.cfg.Name), zap.Error(err))
+		}
+	default:
+		return false, talked, context.Cause(convCtx)
+	}
+	return aLeft, talked, nil
+}

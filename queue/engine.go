@@ -1,0 +1,461 @@
+// Package queue runs queue lines, agents and callbacks: it implements
+// flowvm.Queues for the flow VM and dispatches durable callbacks.
+//
+// One mutex guards all in-memory state and is never held across a blocking
+// call (switch, store, clock). Work that blocks runs in activities started
+// with the Clock, so the engine also runs under the simulator.
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/callflow/callflow/adapter"
+	"github.com/callflow/callflow/clock"
+	"github.com/callflow/callflow/flowvm"
+	"github.com/callflow/callflow/store"
+	"github.com/callflow/callflow/trace"
+)
+
+// Deps are the engine's collaborators.
+type Deps struct {
+	Switch adapter.Switch
+	Store  store.Callbacks
+	// Events receives the event log (abandons); nil = Store when it
+	// implements store.Events.
+	Events store.Events
+	Clock  clock.Clock
+	Trace  trace.Sink
+	Log    *zap.Logger
+}
+
+// Errors.
+var (
+	// ErrUnknownQueue: the queue is not configured.
+	ErrUnknownQueue = errors.New("unknown queue")
+	// ErrNotInQueue: the call has no entry.
+	ErrNotInQueue = errors.New("call has no queue entry")
+	// ErrAlreadyWaiting: the call is already waiting in a queue.
+	ErrAlreadyWaiting = errors.New("call is already waiting in a queue")
+	// ErrReleased: the entry was released while the caller waited.
+	ErrReleased = errors.New("queue entry released")
+	// ErrNotStarted: the engine's Start has not been called.
+	ErrNotStarted = errors.New("queue engine not started")
+
+	errTimeout      = errors.New("queue max wait passed")
+	errAgentHungUp  = errors.New("agent hung up")
+	errCallerHungUp = errors.New("customer hung up")
+)
+
+// handleSamples is how many recent conversations the mean handle time uses.
+const handleSamples = 20
+
+// Engine is the queue and callback engine.
+type Engine struct {
+	sw    adapter.Switch
+	st    store.Callbacks
+	ev    store.Events
+	clk   clock.Clock
+	tr    trace.Sink
+	log   *zap.Logger
+	cfg   Config
+	order []*queueState // config order
+
+	mu      sync.Mutex
+	ctx     context.Context // dispatcher lifetime, set by Start
+	cancel  context.CancelFunc
+	queues  map[string]*queueState
+	agents  map[string]*agent // by endpoint, shared between queues
+	byCall  map[string]*entry // caller entries by call id
+	seq     int64
+	wakeAt  time.Time
+	wakeOff func() bool
+}
+
+var _ flowvm.Queues = (*Engine)(nil)
+
+type queueState struct {
+	cfg      QueueConfig
+	trunk    *Trunk
+	line     []*entry
+	agents   []*agent
+	rr       int // index of the agent picked last (round robin)
+	holding  adapter.Bridge
+	handles  []time.Duration
+	abandons int
+}
+
+type agentState int
+
+const (
+	agentFree agentState = iota
+	agentRinging
+	agentBusy
+	agentWrapUp
+)
+
+func (s agentState) String() string {
+	return [...]string{"free", "ringing", "busy", "wrap_up"}[s]
+}
+
+type agent struct {
+	endpoint  string
+	state     agentState
+	skipUntil time.Time
+	idleSince time.Time
+}
+
+type entryKind int
+
+const (
+	kindLive     entryKind = iota + 1 // waiting in the holding bridge
+	kindReserved                      // start_callback: out of the bridge, place kept
+	kindHeld                          // declined in the IVR: place kept for the caller's Enter
+	kindCallback                      // a durable callback
+)
+
+func (k entryKind) String() string {
+	return [...]string{"", "live", "reserved", "held", "callback"}[k]
+}
+
+type entry struct {
+	q        *queueState
+	kind     entryKind
+	priority int
+	joined   time.Time
+	seq      int64
+	// busy: an activity owns the entry (agent ringing, callback dialing,
+	// a state change being committed); it keeps its place but is skipped.
+	busy bool
+	// Caller entries.
+	call   adapter.Call
+	number string
+	w      *waiter // non-nil while the caller is inside Enter
+	// Callback entries.
+	cb store.Callback
+}
+
+// waiter is the state of a caller inside Enter.
+type waiter struct {
+	cancel     context.CancelCauseFunc
+	over       bool // agent connected or timed out: no longer offered
+	agentLeg   adapter.Call
+	agent      *agent
+	timedOut   bool // max wait passed while reserved
+	registered bool
+	released   bool
+	cbID       int64
+	inBridge   bool
+}
+
+// New builds an engine from a validated configuration.
+func New(cfg Config, deps Deps) (*Engine, error) {
+	if deps.Switch == nil || deps.Store == nil || deps.Clock == nil {
+		return nil, errors.New("queue: Switch, Store and Clock are required")
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("queue: %w", err)
+	}
+	if deps.Events == nil {
+		ev, ok := deps.Store.(store.Events)
+		if !ok {
+			return nil, errors.New("queue: Events is required when Store does not implement store.Events")
+		}
+		deps.Events = ev
+	}
+	if deps.Trace == nil {
+		deps.Trace = trace.Nop{}
+	}
+	if deps.Log == nil {
+		deps.Log = zap.NewNop()
+	}
+	e := &Engine{
+		sw: deps.Switch, st: deps.Store, ev: deps.Events, clk: deps.Clock, tr: deps.Trace, log: deps.Log, cfg: cfg,
+		queues: map[string]*queueState{},
+		agents: map[string]*agent{},
+		byCall: map[string]*entry{},
+	}
+	now := e.clk.Now()
+	for _, qc := range cfg.Queues {
+		q := &queueState{cfg: qc.WithDefaults(), rr: -1}
+		if t, ok := cfg.Trunks[q.cfg.Callback.Trunk]; ok && q.cfg.Callback.Trunk != "" {
+			q.trunk = &t
+		}
+		for _, ep := range q.cfg.Agents {
+			a, ok := e.agents[ep]
+			if !ok {
+				a = &agent{endpoint: ep, idleSince: now}
+				e.agents[ep] = a
+			}
+			q.agents = append(q.agents, a)
+		}
+		e.queues[q.cfg.Name] = q
+		e.order = append(e.order, q)
+	}
+	return e, nil
+}
+
+// Start recovers open callbacks from the store and starts dispatching.
+// With a single process every non-final callback goes back into its line
+// at its original place: dialing attempts are closed as interrupted (no
+// attempt used), connected ones as completed (DESIGN §8.8). The dispatcher
+// runs until Stop or until ctx ends.
+func (e *Engine) Start(ctx context.Context) error {
+	open, err := e.st.ListOpen(ctx)
+	if err != nil {
+		return fmt.Errorf("queue: recover callbacks: %w", err)
+	}
+	now := e.clk.Now()
+	var recovered []store.Callback
+	for _, cb := range open {
+		switch cb.State {
+		case store.Dialing:
+			if _, err := e.st.CloseOpenAttempts(ctx, cb.ID, now, "interrupted"); err != nil {
+				return fmt.Errorf("queue: recover callback %d: %w", cb.ID, err)
+			}
+			if cb, err = e.st.Transition(ctx, cb.ID, store.Dialing, store.Registered, store.Change{At: now}); err != nil {
+				return fmt.Errorf("queue: recover callback %d: %w", cb.ID, err)
+			}
+			e.emitCB(cb, "interrupted", "dialing interrupted by restart", nil)
+		case store.Connected:
+			if _, err := e.st.CloseOpenAttempts(ctx, cb.ID, now, "completed"); err != nil {
+				return fmt.Errorf("queue: recover callback %d: %w", cb.ID, err)
+			}
+			if cb, err = e.st.Transition(ctx, cb.ID, store.Connected, store.Completed, store.Change{At: now}); err != nil {
+				return fmt.Errorf("queue: recover callback %d: %w", cb.ID, err)
+			}
+			e.emitCB(cb, "completed", "closed by restart", nil)
+			continue
+		}
+		recovered = append(recovered, cb)
+	}
+	e.mu.Lock()
+	if e.ctx != nil {
+		e.mu.Unlock()
+		return errors.New("queue: engine already started")
+	}
+	e.ctx, e.cancel = context.WithCancel(ctx)
+	for _, cb := range recovered {
+		q := e.queues[cb.Queue]
+		if q == nil {
+			e.log.Warn("open callback for an unconfigured queue left alone", zap.String("queue", cb.Queue), zap.Int64("callback_id", cb.ID))
+			continue
+		}
+		q.insert(&entry{q: q, kind: kindCallback, priority: cb.Priority, joined: cb.JoinedAt, seq: cb.Seq, cb: cb})
+		if cb.Seq >= e.seq {
+			e.seq = cb.Seq + 1
+		}
+	}
+	e.mu.Unlock()
+	e.log.Info("queue engine started", zap.Int("queues", len(e.order)), zap.Int("recovered_callbacks", len(recovered)))
+	e.kick()
+	return nil
+}
+
+// Stop ends dispatching: running activities end when their switch
+// operations return with the cancelled context; no new work starts.
+func (e *Engine) Stop() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.cancel != nil {
+		e.cancel()
+	}
+	if e.wakeOff != nil {
+		e.wakeOff()
+		e.wakeOff = nil
+	}
+}
+
+// Info implements flowvm.Queues.
+func (e *Engine) Info(queue string) (flowvm.QueueInfo, bool) {
+	q, ok := e.queues[queue]
+	if !ok {
+		return flowvm.QueueInfo{}, false
+	}
+	return flowvm.QueueInfo{Name: q.cfg.Name, InQueueFlow: q.cfg.InQueueFlow}, true
+}
+
+// less orders a line: higher priority first, then first joined, then seq.
+func less(a, b *entry) bool {
+	if a.priority != b.priority {
+		return a.priority > b.priority
+	}
+	if !a.joined.Equal(b.joined) {
+		return a.joined.Before(b.joined)
+	}
+	return a.seq < b.seq
+}
+
+func (q *queueState) insert(en *entry) {
+	i := sort.Search(len(q.line), func(i int) bool { return less(en, q.line[i]) })
+	q.line = append(q.line, nil)
+	copy(q.line[i+1:], q.line[i:])
+	q.line[i] = en
+}
+
+func (q *queueState) index(en *entry) int {
+	for i, x := range q.line {
+		if x == en {
+			return i
+		}
+	}
+	return -1
+}
+
+// remove takes en out of the line; it reports whether it was there.
+func (q *queueState) remove(en *entry) bool {
+	i := q.index(en)
+	if i < 0 {
+		return false
+	}
+	q.line = append(q.line[:i], q.line[i+1:]...)
+	return true
+}
+
+// meanHandle is the mean of the last conversations, HandleTime until one
+// has been measured.
+func (q *queueState) meanHandle() time.Duration {
+	if len(q.handles) == 0 {
+		return q.cfg.HandleTime
+	}
+	var sum time.Duration
+	for _, d := range q.handles {
+		sum += d
+	}
+	return sum / time.Duration(len(q.handles))
+}
+
+func (q *queueState) recordHandle(d time.Duration) {
+	q.handles = append(q.handles, d)
+	if len(q.handles) > handleSamples {
+		q.handles = q.handles[len(q.handles)-handleSamples:]
+	}
+}
+
+// EWT is the documented estimate: position × mean handle time ÷ agents
+// logged in (every configured agent counts as logged in; none counts as one).
+func EWT(position int, meanHandle time.Duration, agents int) time.Duration {
+	if agents < 1 {
+		agents = 1
+	}
+	return time.Duration(position) * meanHandle / time.Duration(agents)
+}
+
+func (e *Engine) nextSeq() int64 {
+	s := e.seq
+	e.seq++
+	return s
+}
+
+func (e *Engine) emit(source, call, kind, text string, attrs map[string]string) {
+	e.tr.Emit(trace.Event{At: e.clk.Now(), Call: call, Source: source, Kind: kind, Text: text, Attrs: attrs})
+}
+
+func (e *Engine) emitQ(call, kind, text string, attrs map[string]string) {
+	e.emit(trace.Queue, call, kind, text, attrs)
+}
+
+func cbName(id int64) string { return "cb-" + strconv.FormatInt(id, 10) }
+
+func (e *Engine) emitCB(cb store.Callback, kind, text string, attrs map[string]string) {
+	if attrs == nil {
+		attrs = map[string]string{}
+	}
+	attrs["queue"] = cb.Queue
+	e.emit(trace.Callback, cbName(cb.ID), kind, text, attrs)
+}
+
+func (e *Engine) running() (context.Context, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.ctx == nil || e.ctx.Err() != nil {
+		return nil, false
+	}
+	return e.ctx, true
+}
+
+// recordAbandon counts, traces and stores an abandon.
+func (e *Engine) recordAbandon(ctx context.Context, q *queueState, callID, why string, position int) {
+	e.mu.Lock()
+	q.abandons++
+	e.mu.Unlock()
+	e.emitQ(callID, "abandoned", why, map[string]string{"queue": q.cfg.Name, "position": strconv.Itoa(position)})
+	ev := store.Event{At: e.clk.Now(), Kind: "abandon", Queue: q.cfg.Name, CallID: callID,
+		Detail: map[string]string{"reason": why, "position": strconv.Itoa(position)}}
+	if err := e.ev.AppendEvent(context.WithoutCancel(ctx), ev); err != nil {
+		e.log.Error("store abandon event", zap.String("queue", q.cfg.Name), zap.String("call_id", callID), zap.Error(err))
+	}
+}
+
+// QueueSnapshot is a queue's line and agents at one instant.
+type QueueSnapshot struct {
+	Name       string
+	Entries    []EntrySnapshot
+	Agents     []AgentSnapshot
+	MeanHandle time.Duration
+	Abandons   int
+}
+
+// EntrySnapshot is one entry of a line.
+type EntrySnapshot struct {
+	Position int
+	// Kind is live, reserved, held or callback.
+	Kind string
+	// State is the callback's state for callbacks, else the kind, with
+	// "offered" while an agent rings for a live caller.
+	State      string
+	CallID     string
+	CallbackID int64
+	Number     string
+	Priority   int
+	JoinedAt   time.Time
+	EWT        time.Duration
+}
+
+// AgentSnapshot is one agent.
+type AgentSnapshot struct {
+	Endpoint string
+	// State is free, ringing, busy, wrap_up or skipped.
+	State        string
+	SkippedUntil time.Time
+}
+
+// Snapshot lists the queue's entries in order and its agents.
+func (e *Engine) Snapshot(queue string) (QueueSnapshot, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	q, ok := e.queues[queue]
+	if !ok {
+		return QueueSnapshot{}, false
+	}
+	now := e.clk.Now()
+	s := QueueSnapshot{Name: q.cfg.Name, MeanHandle: q.meanHandle(), Abandons: q.abandons}
+	for i, en := range q.line {
+		es := EntrySnapshot{Position: i + 1, Kind: en.kind.String(), State: en.kind.String(), Priority: en.priority,
+			JoinedAt: en.joined, EWT: EWT(i+1, s.MeanHandle, len(q.agents))}
+		if en.kind == kindCallback {
+			es.State, es.CallbackID, es.Number = string(en.cb.State), en.cb.ID, en.cb.Number
+		} else {
+			es.CallID, es.Number = en.call.ID(), en.number
+			if en.kind == kindLive && en.busy {
+				es.State = "offered"
+			}
+		}
+		s.Entries = append(s.Entries, es)
+	}
+	for _, a := range q.agents {
+		as := AgentSnapshot{Endpoint: a.endpoint, State: a.state.String()}
+		if a.state == agentFree && a.skipUntil.After(now) {
+			as.State, as.SkippedUntil = "skipped", a.skipUntil
+		}
+		s.Agents = append(s.Agents, as)
+	}
+	return s, true
+}
