@@ -1,0 +1,109 @@
+// Command callflow runs contact-center call flows on a PBX.
+//
+//	callflow validate FILE...
+//	callflow simulate --config C --flow F --scenario S [--json] [--max-time D]
+//	callflow graph FILE
+//	callflow version
+//
+// main only wires: every subcommand lives in its own file and calls into the
+// library packages.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+// version is set at build time (-ldflags "-X main.version=…").
+var version = "dev"
+
+// exitError carries an exit code through run.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	var ee exitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		os.Exit(ee.code)
+	default:
+		fmt.Fprintln(os.Stderr, "callflow:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `usage: callflow COMMAND [flags]
+
+commands:
+  validate FILE...     check flow files; every error as file:line:col: message
+  simulate             run a flow against a scenario in the simulator
+  graph FILE           print a flow as a Mermaid flowchart
+  version              print the version
+
+Run "callflow COMMAND -h" for a command's flags.
+`
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitError{2}
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "validate":
+		return cmdValidate(rest, stdout, stderr)
+	case "simulate":
+		return cmdSimulate(ctx, rest, stdout, stderr)
+	case "graph":
+		return cmdGraph(rest, stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "callflow", version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprintf(stderr, "callflow: unknown command %q\n\n%s", cmd, usage)
+		return exitError{2}
+	}
+}
+
+// newLogger builds the process logger: console lines on stderr.
+func newLogger(stderr io.Writer, level zapcore.Level, json bool) *zap.Logger {
+	encCfg := zap.NewProductionEncoderConfig()
+	encCfg.EncodeTime = zapcore.ISO8601TimeEncoder
+	var enc zapcore.Encoder
+	if json {
+		enc = zapcore.NewJSONEncoder(encCfg)
+	} else {
+		encCfg.EncodeLevel = zapcore.CapitalLevelEncoder
+		enc = zapcore.NewConsoleEncoder(encCfg)
+	}
+	core := zapcore.NewCore(enc, zapcore.AddSync(stderr), level)
+	return zap.New(core)
+}
+
+// newFlagSet returns a flag set whose errors and usage go to stderr.
+func newFlagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: callflow %s\n\nflags:\n", synopsis)
+		fs.PrintDefaults()
+	}
+	return fs
+}
