@@ -120,4 +120,3 @@ func diff(want, got string) string {
 	}
 	return b.String()
 }
-
