@@ -1,5 +1,6 @@
 // Command callflow runs contact-center call flows on a PBX.
 //
+//	callflow serve --config FILE [--trace FILE]
 //	callflow validate FILE...
 //	callflow simulate --config C --flow F --scenario S [--json] [--max-time D]
 //	callflow graph FILE
@@ -49,6 +50,7 @@ func main() {
 const usage = `usage: callflow COMMAND [flags]
 
 commands:
+  serve                run the service (switch connection, flows, queues, callbacks)
   validate FILE...     check flow files; every error as file:line:col: message
   simulate             run a flow against a scenario in the simulator
   graph FILE           print a flow as a Mermaid flowchart
@@ -70,6 +72,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdSimulate(ctx, rest, stdout, stderr)
 	case "graph":
 		return cmdGraph(rest, stdout, stderr)
+	case "serve":
+		return cmdServe(ctx, rest, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "callflow", version)
 		return nil

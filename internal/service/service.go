@@ -1,0 +1,218 @@
+// Package service wires the running callflow service from its
+// configuration: the switch driver, the flows, the queue engine, the store
+// and the media store. cmd/callflow's serve command and the end-to-end tests
+// use it; it holds no logic of its own beyond choosing a call's flow.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"sort"
+	"sync"
+
+	"go.uber.org/zap"
+
+	"github.com/callflow/callflow/adapter"
+	"github.com/callflow/callflow/adapter/asterisk"
+	"github.com/callflow/callflow/ari"
+	"github.com/callflow/callflow/clock"
+	"github.com/callflow/callflow/config"
+	"github.com/callflow/callflow/flowvm"
+	"github.com/callflow/callflow/media"
+	"github.com/callflow/callflow/queue"
+	"github.com/callflow/callflow/store"
+	"github.com/callflow/callflow/trace"
+)
+
+// Options adjust a Service beyond its configuration.
+type Options struct {
+	Log *zap.Logger
+	// Trace receives every flow, queue and callback event (nil: none).
+	Trace trace.Sink
+	// Switch replaces the configured switch (tests).
+	Switch adapter.Switch
+}
+
+// Service is a configured, not yet running callflow.
+type Service struct {
+	cfg    *config.Config
+	log    *zap.Logger
+	sink   trace.Sink
+	sw     adapter.Switch
+	store  *store.SQLite
+	media  *media.Store
+	engine *queue.Engine
+	flows  map[string]*flowvm.Program
+
+	mu      sync.Mutex
+	running bool
+}
+
+// New loads the flows, opens the store and media store and builds the
+// switch and the engine. Close releases them if Run is never called.
+func New(ctx context.Context, cfg *config.Config, opt Options) (_ *Service, err error) {
+	s := &Service{cfg: cfg, log: opt.Log, sink: opt.Trace, sw: opt.Switch}
+	if s.log == nil {
+		s.log = zap.NewNop()
+	}
+	if s.sink == nil {
+		s.sink = trace.Nop{}
+	}
+	if s.flows, err = loadFlows(cfg); err != nil {
+		return nil, err
+	}
+	if s.store, err = store.OpenSQLite(ctx, cfg.Store.Path); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			s.store.Close()
+		}
+	}()
+	if s.media, err = media.Open(cfg.Media.Dir, cfg.Media.Keep, clock.Real{}); err != nil {
+		return nil, err
+	}
+	if s.sw == nil {
+		if s.sw, err = newSwitch(cfg, s.media, s.log); err != nil {
+			return nil, err
+		}
+	}
+	s.engine, err = queue.New(cfg.Queue, queue.Deps{
+		Switch: s.sw, Store: s.store, Events: s.store, Clock: clock.Real{}, Trace: s.sink, Log: s.log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func newSwitch(cfg *config.Config, m *media.Store, log *zap.Logger) (adapter.Switch, error) {
+	switch cfg.Switch.Type {
+	case config.Asterisk:
+		a := cfg.Switch.Asterisk
+		return asterisk.New(asterisk.Config{
+			ARI:   ari.Config{BaseURL: a.URL, User: a.Username, Pass: a.Password, App: a.App},
+			Media: m,
+		}, log)
+	default:
+		return nil, fmt.Errorf("service: switch type %q cannot serve calls yet", cfg.Switch.Type)
+	}
+}
+
+// loadFlows loads every flow a call can start in: the default, the ones
+// mapped from dialled numbers, and every other flow file in the directory
+// that is not an in-queue flow. Each is one Program with the queues'
+// in-queue flows checked as such.
+func loadFlows(cfg *config.Config) (map[string]*flowvm.Program, error) {
+	var inQueue []string
+	for _, q := range cfg.Queue.Queues {
+		if q.InQueueFlow != "" && !slices.Contains(inQueue, q.InQueueFlow) {
+			inQueue = append(inQueue, q.InQueueFlow)
+		}
+	}
+	names := map[string]bool{cfg.Flows.Default: true}
+	for _, f := range cfg.Flows.ByDialed {
+		names[f] = true
+	}
+	fsys := os.DirFS(cfg.Flows.Dir)
+	flows := map[string]*flowvm.Program{}
+	var errs []error
+	sorted := make([]string, 0, len(names))
+	for n := range names {
+		sorted = append(sorted, n)
+	}
+	sort.Strings(sorted)
+	for _, n := range sorted {
+		p, err := flowvm.Load(fsys, n+".yaml", inQueue...)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("flow %s (in %s): %w", n, cfg.Flows.Dir, err))
+			continue
+		}
+		flows[n] = p
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return flows, nil
+}
+
+// Engine is the queue engine (for the API).
+func (s *Service) Engine() *queue.Engine { return s.engine }
+
+// Store is the callback store (for the API).
+func (s *Service) Store() *store.SQLite { return s.store }
+
+// Media is the recording store (for the API).
+func (s *Service) Media() *media.Store { return s.media }
+
+// Switch is the switch driver.
+func (s *Service) Switch() adapter.Switch { return s.sw }
+
+// FlowFor chooses the flow of an inbound call: the first hand-over argument
+// when it names a loaded flow, else the flow mapped from the dialled
+// number, else the default flow.
+func (s *Service) FlowFor(info adapter.CallInfo) (string, *flowvm.Program) {
+	if len(info.Args) > 0 {
+		if p, ok := s.flows[info.Args[0]]; ok {
+			return info.Args[0], p
+		}
+	}
+	if n, ok := s.cfg.Flows.ByDialed[info.Dialed]; ok {
+		if p, ok := s.flows[n]; ok {
+			return n, p
+		}
+	}
+	return s.cfg.Flows.Default, s.flows[s.cfg.Flows.Default]
+}
+
+// Run starts the engine and serves calls until ctx ends.
+func (s *Service) Run(ctx context.Context) error {
+	s.mu.Lock()
+	if s.running {
+		s.mu.Unlock()
+		return errors.New("service: already running")
+	}
+	s.running = true
+	s.mu.Unlock()
+	defer s.store.Close()
+
+	if err := s.engine.Start(ctx); err != nil {
+		return err
+	}
+	defer s.engine.Stop()
+	rt := flowvm.Runtime{Switch: s.sw, Queues: s.engine, Clock: clock.Real{}, Trace: s.sink, Log: s.log}
+	err := s.sw.Serve(ctx, func(ctx context.Context, c adapter.Call) {
+		info := c.Info()
+		name, prog := s.FlowFor(info)
+		log := s.log.With(zap.String("call_id", c.ID()), zap.String("flow", name))
+		if prog == nil {
+			log.Error("no flow for call", zap.String("dialed", info.Dialed), zap.Strings("args", info.Args))
+			return
+		}
+		log.Info("call started", zap.String("from", info.CallerNumber), zap.String("dialed", info.Dialed))
+		callRT := rt
+		callRT.Log = log
+		if err := prog.Run(ctx, c, callRT); err != nil {
+			log.Warn("flow ended with an error", zap.Error(err))
+			return
+		}
+		log.Info("call ended")
+	})
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// Close releases what New opened when Run is not called.
+func (s *Service) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.running {
+		return nil
+	}
+	return s.store.Close()
+}
