@@ -1,0 +1,128 @@
+package freeswitch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/callflow/callflow/adapter"
+	"github.com/callflow/callflow/esl"
+)
+
+// originateGrace is how long past its ring timeout an originate may take
+// before the driver gives up on its BACKGROUND_JOB (lost in a reconnect)
+// and kills the channel.
+const originateGrace = 10 * time.Second
+
+// checkCallerID accepts an E.164-like number: an optional '+' and 1 to 32
+// digits. Numbers are validated, never sanitized.
+func checkCallerID(n string) error {
+	d := n
+	if len(d) > 0 && d[0] == '+' {
+		d = d[1:]
+	}
+	if len(d) == 0 || len(d) > 32 {
+		return fmt.Errorf("caller id %q: want an optional + and 1 to 32 digits", n)
+	}
+	for i := 0; i < len(d); i++ {
+		if d[i] < '0' || d[i] > '9' {
+			return fmt.Errorf("caller id %q: want an optional + and 1 to 32 digits", n)
+		}
+	}
+	return nil
+}
+
+// originateArgs builds "{origination_uuid=U,…}ENDPOINT &park()" with esl's
+// builders: the caller name is sanitized display text, every other value
+// is validated.
+func (s *Switch) originateArgs(uuid string, req adapter.OriginateRequest, timeout time.Duration) (string, error) {
+	vars := []esl.Var{{Name: "origination_uuid", Value: uuid}}
+	if req.CallerID != "" {
+		if err := checkCallerID(req.CallerID); err != nil {
+			return "", err
+		}
+		vars = append(vars, esl.Var{Name: "origination_caller_id_number", Value: req.CallerID})
+	}
+	if name := esl.SanitizeValue(req.CallerName); name != "" {
+		vars = append(vars, esl.Var{Name: "origination_caller_id_name", Value: name})
+	}
+	vars = append(vars,
+		esl.Var{Name: "originate_timeout", Value: strconv.Itoa(ceilSeconds(timeout))},
+		esl.Var{Name: "ignore_early_media", Value: "true"},
+		// Survive the peer's hang-up in a bridge (see the package doc).
+		esl.Var{Name: "hangup_after_bridge", Value: "false"},
+		esl.Var{Name: "park_after_bridge", Value: "true"})
+	return esl.Originate{Vars: vars, Endpoint: req.Endpoint, App: "park"}.Args()
+}
+
+// Originate dials req.Endpoint with "bgapi originate … &park()". The
+// channel's uuid and the Job-UUID are chosen here, and the channel's event
+// stream and filters are in place before the bgapi is sent. It returns
+// once the far end answered (ignore_early_media=true), or an error
+// wrapping adapter.ErrBusy, ErrNoAnswer or ErrFailed; when ctx ends first
+// the channel is killed (uuid_kill … ORIGINATOR_CANCEL).
+func (s *Switch) Originate(ctx context.Context, req adapter.OriginateRequest) (adapter.Call, error) {
+	timeout := req.Timeout
+	if timeout <= 0 {
+		timeout = s.cfg.DefaultOriginateTimeout
+	}
+	uuid := esl.NewUUID()
+	args, err := s.originateArgs(uuid, req, timeout)
+	if err != nil {
+		return nil, fmt.Errorf("freeswitch: originate %s: %w: %w", req.Endpoint, adapter.ErrFailed, err)
+	}
+	conn, err := s.inbound(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("freeswitch: originate %s: %w", req.Endpoint, err)
+	}
+	info := adapter.CallInfo{ID: uuid, Direction: adapter.Outbound, CallerNumber: req.CallerID,
+		CallerName: req.CallerName, Endpoint: req.Endpoint}
+	c := s.newCall(info, nil, conn.Watch(uuid), true)
+	c.log = c.log.With(zap.String("tag", req.Tag), zap.String("endpoint", req.Endpoint))
+	s.track(c)
+	go c.dispatch() // ends when cleanup closes the stream or the connection ends
+	fail := func(err error) (adapter.Call, error) {
+		c.markGone(adapter.CauseUnknown, "originate failed")
+		c.cleanup()
+		return nil, err
+	}
+	if err := conn.AddFilter(ctx, esl.Filter{Header: "Unique-ID", Value: uuid}); err != nil {
+		return fail(fmt.Errorf("freeswitch: originate %s: filter: %w", req.Endpoint, err))
+	}
+	c.log.Debug("originating", zap.Duration("timeout", timeout))
+	job, err := conn.StartBgAPI(ctx, esl.BgAPI{Cmd: "originate", Args: args, JobUUID: esl.NewUUID()})
+	if err != nil {
+		return fail(fmt.Errorf("freeswitch: originate %s: %w: %w", req.Endpoint, adapter.ErrFailed, err))
+	}
+	wctx, cancel := context.WithTimeout(ctx, timeout+originateGrace)
+	defer cancel()
+	_, err = job.Wait(wctx)
+	if err == nil {
+		c.log.Info("originated call answered")
+		return c, nil
+	}
+	var re *esl.ReplyError
+	if errors.As(err, &re) {
+		cause := re.Cause()
+		sentinel := originateErr(cause)
+		c.markGone(ParseCause(cause, ""), "originate: "+cause)
+		c.cleanup()
+		c.log.Info("originate failed", zap.String("cause", cause))
+		return nil, fmt.Errorf("freeswitch: originate %s: %s: %w", req.Endpoint, cause, sentinel)
+	}
+	// ctx ended, the job result never came, or the connection broke: the
+	// channel may be ringing, so kill it.
+	kctx, kcancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.CommandTimeout)
+	defer kcancel()
+	if _, kerr := conn.API(kctx, esl.API{Cmd: "uuid_kill", Args: uuid + " ORIGINATOR_CANCEL"}); kerr != nil {
+		c.log.Debug("uuid_kill after abandoned originate", zap.Error(kerr))
+	}
+	if ctx.Err() != nil {
+		return fail(fmt.Errorf("freeswitch: originate %s: %w", req.Endpoint, ctx.Err()))
+	}
+	return fail(fmt.Errorf("freeswitch: originate %s: %w: %w", req.Endpoint, adapter.ErrFailed, err))
+}
