@@ -56,12 +56,14 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		defer f.Close()
 		sink = newLineSink(f)
 	}
-	svc, err := service.New(ctx, cfg, service.Options{Log: log, Trace: sink})
+	obs := service.NewObservability(sink, log)
+	defer obs.Close()
+	svc, err := service.New(ctx, cfg, service.Options{Log: log, Trace: obs.Sink()})
 	if err != nil {
 		return err
 	}
 	log.Info("callflow serving", zap.String("switch", string(cfg.Switch.Type)), zap.String("version", version))
-	if err := svc.Run(ctx); err != nil {
+	if err := svc.RunWithAPI(ctx, obs); err != nil {
 		return err
 	}
 	log.Info("callflow stopped")

@@ -1,0 +1,134 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync/atomic"
+
+	"go.uber.org/zap"
+
+	"github.com/callflow/callflow/adapter/asterisk"
+	"github.com/callflow/callflow/api"
+	"github.com/callflow/callflow/ari"
+	"github.com/callflow/callflow/metrics"
+	"github.com/callflow/callflow/trace"
+)
+
+// Observability holds the service's Prometheus metrics and its reporting
+// event log. Create it before New and pass Sink() as Options.Trace: the
+// engine and the flow VM then feed both.
+type Observability struct {
+	Metrics *metrics.Metrics
+	log     *zap.Logger
+	events  atomic.Pointer[metrics.EventLog]
+	early   atomic.Int64 // lifecycle events seen before the event log was attached
+	sink    trace.Sink
+}
+
+// NewObservability builds the metrics; extra (may be nil) also receives
+// every trace event, e.g. the --trace file.
+func NewObservability(extra trace.Sink, log *zap.Logger) *Observability {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	o := &Observability{Metrics: metrics.New(metrics.Options{Runtime: true, Log: log}), log: log}
+	o.sink = metrics.Tee(extra, o.Metrics, trace.Sink(eventLogSink{o}))
+	return o
+}
+
+// Sink is the trace sink to pass as Options.Trace.
+func (o *Observability) Sink() trace.Sink { return o.sink }
+
+// eventLogSink forwards to the event log once it is attached.
+type eventLogSink struct{ o *Observability }
+
+func (s eventLogSink) Emit(ev trace.Event) {
+	if el := s.o.events.Load(); el != nil {
+		el.Emit(ev)
+		return
+	}
+	if ev.Source == trace.Queue || ev.Source == trace.Callback {
+		s.o.early.Add(1)
+		s.o.log.Warn("trace event before the event log was attached; not logged", zap.String("kind", ev.Kind))
+	}
+}
+
+// Close flushes and stops the event log.
+func (o *Observability) Close() error {
+	if el := o.events.Swap(nil); el != nil {
+		return el.Close()
+	}
+	return nil
+}
+
+// Health reports the switch connection: the Asterisk driver's event
+// connection state; "unknown" (and healthy) for switches without one.
+func (s *Service) Health() (ok bool, detail string) {
+	if a, isAst := s.sw.(*asterisk.Switch); isAst {
+		st := a.State()
+		return st == ari.Connected, st.String()
+	}
+	return true, "unknown"
+}
+
+// Handler attaches o to the service (the queue collector, the switch
+// gauge and the event log on the service's store) and returns the HTTP API.
+// Call it once, before Run.
+func (s *Service) Handler(o *Observability) (*api.Handler, error) {
+	if err := o.Metrics.Registry().Register(metrics.NewQueueCollector(s.engine)); err != nil {
+		return nil, fmt.Errorf("service: metrics: %w", err)
+	}
+	if _, isAst := s.sw.(*asterisk.Switch); isAst {
+		gauge := metrics.NewSwitchGauge(func() bool { ok, _ := s.Health(); return ok })
+		if err := o.Metrics.Registry().Register(gauge); err != nil {
+			return nil, fmt.Errorf("service: metrics: %w", err)
+		}
+	}
+	if !o.events.CompareAndSwap(nil, metrics.NewEventLog(s.store, s.log)) {
+		return nil, errors.New("service: observability already attached")
+	}
+	return api.New(api.Options{
+		Engine: s.engine, Store: s.store, Media: s.media, Token: s.cfg.API.Token,
+		Health: s.Health, Metrics: o.Metrics.Handler(), Log: s.log.Named("api"),
+	})
+}
+
+// RunWithAPI serves the HTTP API on the configured address and runs the
+// service until ctx ends or either fails. The address is bound before the
+// service starts, so a port in use fails at once.
+func (s *Service) RunWithAPI(ctx context.Context, o *Observability) error {
+	h, err := s.Handler(o)
+	if err != nil {
+		return err
+	}
+	addr := s.cfg.API.Listen
+	if !h.RequiresToken() && !api.IsLoopback(addr) {
+		return fmt.Errorf("service: api: no token configured and %s is not a loopback address", addr)
+	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		return fmt.Errorf("service: api: listen %s: %w", addr, err)
+	}
+	s.log.Info("api listening", zap.String("addr", ln.Addr().String()), zap.Bool("auth", h.RequiresToken()))
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	apiDone := make(chan error, 1)
+	go func() { // ends when ctx is cancelled (below, or by the caller)
+		err := api.Serve(ctx, ln, h)
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			cancel(fmt.Errorf("service: api: %w", err))
+		}
+		apiDone <- err
+	}()
+	runErr := s.Run(ctx)
+	cancel(nil)
+	<-apiDone
+	if cause := context.Cause(ctx); runErr == nil && cause != nil && !errors.Is(cause, context.Canceled) {
+		runErr = cause
+	}
+	return runErr
+}
