@@ -62,6 +62,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	defer svc.Close()
 	log.Info("callflow serving", zap.String("switch", string(cfg.Switch.Type)), zap.String("version", version))
 	if err := svc.RunWithAPI(ctx, obs); err != nil {
 		return err

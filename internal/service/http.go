@@ -127,6 +127,10 @@ func (s *Service) RunWithAPI(ctx context.Context, o *Observability) error {
 	runErr := s.Run(ctx)
 	cancel(nil)
 	<-apiDone
+	// Flush the event log while the store is still open.
+	if err := o.Close(); err != nil && runErr == nil {
+		runErr = fmt.Errorf("service: event log: %w", err)
+	}
 	if cause := context.Cause(ctx); runErr == nil && cause != nil && !errors.Is(cause, context.Canceled) {
 		runErr = cause
 	}

@@ -48,7 +48,7 @@ type Service struct {
 	flows  map[string]*flowvm.Program
 
 	mu      sync.Mutex
-	running bool
+	running bool // Run may be called once
 }
 
 // New loads the flows, opens the store and media store and builds the
@@ -177,7 +177,6 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	s.running = true
 	s.mu.Unlock()
-	defer s.store.Close()
 
 	if err := s.engine.Start(ctx); err != nil {
 		return err
@@ -207,12 +206,8 @@ func (s *Service) Run(ctx context.Context) error {
 	return err
 }
 
-// Close releases what New opened when Run is not called.
+// Close releases the store. Call it after Run has returned and after the
+// event log (Observability.Close) has flushed into the store.
 func (s *Service) Close() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.running {
-		return nil
-	}
 	return s.store.Close()
 }
