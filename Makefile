@@ -9,7 +9,7 @@ LDFLAGS   := -X main.version=$(VERSION)
 # real Asterisk take turns through a lock file (internal/asterisktest).
 TEST_TIMEOUT ?= 25m
 
-.PHONY: all build test test-short demo bench lint deps clean
+.PHONY: all build test test-short demo bench bench-load lint deps clean
 
 all: build
 
@@ -30,8 +30,16 @@ test-short:
 demo: build
 	./scripts/demo.sh $(BIN)
 
+# Micro-benchmarks: VM steps, flow load/compile, durable registrations,
+# ARI and ESL decoding.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+# Load comparison against the real Asterisk: a plain-dialplan control run,
+# then callflow, then the Node.js ari-client peer under the same sipp load.
+# Needs root (Asterisk chroot); not part of make test.
+bench-load: build
+	./bench/load.sh
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
