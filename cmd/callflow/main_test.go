@@ -32,6 +32,15 @@ func TestValidate(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("start: a\nnotations:\n  a:\n    type: plya\n  b:\n    type: answer\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	badCfg := filepath.Join(dir, "bad-config.yaml")
+	if err := os.WriteFile(badCfg, []byte("switch:\n  tipe: sim\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	noFlowCfg := filepath.Join(dir, "noflow.yaml")
+	flowsDir, _ := filepath.Abs("../../examples/flows")
+	if err := os.WriteFile(noFlowCfg, []byte("switch: {type: sim}\nflows: {dir: "+flowsDir+", default: nope}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name     string
 		args     []string
@@ -42,6 +51,12 @@ func TestValidate(t *testing.T) {
 			[]string{"ivr-offer.yaml: ok", "voicemail-wait.yaml: ok"}},
 		{"every error with its position", []string{"validate", bad}, 1,
 			[]string{bad + ":4:5: unknown notation", bad + ":5:3:"}},
+		{"config and the flows it uses", []string{"validate", "--config", "../../examples/config/sim.yaml"}, 0,
+			[]string{"sim.yaml: ok"}},
+		{"config error with position", []string{"validate", "--config", badCfg}, 1,
+			[]string{badCfg + ":2:3: "}},
+		{"config naming a missing flow", []string{"validate", "--config", noFlowCfg}, 1,
+			[]string{"nope"}},
 		{"missing file", []string{"validate", filepath.Join(dir, "nope.yaml")}, 1, []string{"nope.yaml"}},
 		{"no file", []string{"validate"}, 2, nil},
 	}

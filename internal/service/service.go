@@ -61,7 +61,7 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (_ *Service, err 
 	if s.sink == nil {
 		s.sink = trace.Nop{}
 	}
-	if s.flows, err = loadFlows(cfg); err != nil {
+	if s.flows, err = LoadFlows(cfg); err != nil {
 		return nil, err
 	}
 	if s.store, err = store.OpenSQLite(ctx, cfg.Store.Path); err != nil {
@@ -102,11 +102,11 @@ func newSwitch(cfg *config.Config, m *media.Store, log *zap.Logger) (adapter.Swi
 	}
 }
 
-// loadFlows loads every flow a call can start in: the default, the ones
-// mapped from dialled numbers, and every other flow file in the directory
-// that is not an in-queue flow. Each is one Program with the queues'
-// in-queue flows checked as such.
-func loadFlows(cfg *config.Config) (map[string]*flowvm.Program, error) {
+// LoadFlows loads every flow a call can start in: the default and the ones
+// mapped from dialled numbers, each one Program with the flows it
+// references and the queues' in-queue flows (checked as such). Errors of
+// all flows are returned together.
+func LoadFlows(cfg *config.Config) (map[string]*flowvm.Program, error) {
 	var inQueue []string
 	for _, q := range cfg.Queue.Queues {
 		if q.InQueueFlow != "" && !slices.Contains(inQueue, q.InQueueFlow) {
