@@ -17,6 +17,7 @@ import (
 
 	"github.com/callflow/callflow/adapter"
 	"github.com/callflow/callflow/adapter/asterisk"
+	"github.com/callflow/callflow/adapter/freeswitch"
 	"github.com/callflow/callflow/ari"
 	"github.com/callflow/callflow/clock"
 	"github.com/callflow/callflow/config"
@@ -97,8 +98,13 @@ func newSwitch(cfg *config.Config, m *media.Store, log *zap.Logger) (adapter.Swi
 			ARI:   ari.Config{BaseURL: a.URL, User: a.Username, Pass: a.Password, App: a.App},
 			Media: m,
 		}, log)
+	case config.FreeSWITCH:
+		f := cfg.Switch.FreeSWITCH
+		return freeswitch.New(freeswitch.Config{
+			Inbound: f.Inbound, Password: f.Password, OutboundListen: f.OutboundListen,
+		}, log)
 	default:
-		return nil, fmt.Errorf("service: switch type %q cannot serve calls yet", cfg.Switch.Type)
+		return nil, fmt.Errorf("service: switch type %q cannot serve real calls (the simulator runs with callflow simulate)", cfg.Switch.Type)
 	}
 }
 
