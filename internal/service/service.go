@@ -100,8 +100,11 @@ func newSwitch(cfg *config.Config, m *media.Store, log *zap.Logger) (adapter.Swi
 		}, log)
 	case config.FreeSWITCH:
 		f := cfg.Switch.FreeSWITCH
+		// FreeSWITCH writes recordings itself: into the media store's
+		// directory, so the API serves them (same host, see deploy/freeswitch).
 		return freeswitch.New(freeswitch.Config{
 			Inbound: f.Inbound, Password: f.Password, OutboundListen: f.OutboundListen,
+			RecordDir: m.Dir(),
 		}, log)
 	default:
 		return nil, fmt.Errorf("service: switch type %q cannot serve real calls (the simulator runs with callflow simulate)", cfg.Switch.Type)
