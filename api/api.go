@@ -13,12 +13,12 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/netip"
 	"strings"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/callflow/callflow/config"
 	"github.com/callflow/callflow/queue"
 	"github.com/callflow/callflow/store"
 )
@@ -208,18 +208,6 @@ func (h *Handler) fallback(w http.ResponseWriter, r *http.Request) {
 	writeError(w, errf(e404, "not_found", "no such route"))
 }
 
-// IsLoopback reports whether addr (host:port) listens on loopback only.
-func IsLoopback(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	a, err := netip.ParseAddr(host)
-	return err == nil && a.IsLoopback()
-}
 
 // Server timeouts.
 const (
@@ -234,7 +222,7 @@ const (
 // gracefully (in-flight requests get shutdownTimeout). An API handler
 // without a token is refused on a non-loopback address.
 func ListenAndServe(ctx context.Context, addr string, h http.Handler) error {
-	if ah, ok := h.(*Handler); ok && !ah.RequiresToken() && !IsLoopback(addr) {
+	if ah, ok := h.(*Handler); ok && !ah.RequiresToken() && !config.IsLoopback(addr) {
 		return errors.New("api: refusing to serve without a token on " + addr + " (not a loopback address)")
 	}
 	var lc net.ListenConfig

@@ -278,7 +278,7 @@ func (d *decoder) api(c *Config, n ast.Node) {
 	c.API.Token, c.API.TokenFile = tok.value, tok.file
 	d.finishSecret(c, &tok, n, "token", "api", false, func(c *Config) *string { return &c.API.Token })
 	hasToken := tok.fileN != nil || tok.value != ""
-	if !isLoopback(c.API.Listen) {
+	if !IsLoopback(c.API.Listen) {
 		switch {
 		case !c.API.AllowRemote:
 			d.errorf(firstNode(listenN, n), "api.listen: %s is reachable from other hosts; set allow_remote: true to mean it", c.API.Listen)
@@ -288,8 +288,8 @@ func (d *decoder) api(c *Config, n ast.Node) {
 	}
 }
 
-// isLoopback reports whether a host:port only listens on loopback.
-func isLoopback(hostport string) bool {
+// IsLoopback reports whether a host:port only listens on loopback.
+func IsLoopback(hostport string) bool {
 	host, _, err := net.SplitHostPort(hostport)
 	if err != nil {
 		return false

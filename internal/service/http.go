@@ -12,6 +12,7 @@ import (
 
 	"github.com/callflow/callflow/adapter/asterisk"
 	"github.com/callflow/callflow/api"
+	"github.com/callflow/callflow/config"
 	"github.com/callflow/callflow/ari"
 	"github.com/callflow/callflow/metrics"
 	"github.com/callflow/callflow/trace"
@@ -105,7 +106,7 @@ func (s *Service) RunWithAPI(ctx context.Context, o *Observability) error {
 		return err
 	}
 	addr := s.cfg.API.Listen
-	if !h.RequiresToken() && !api.IsLoopback(addr) {
+	if !h.RequiresToken() && !config.IsLoopback(addr) {
 		return fmt.Errorf("service: api: no token configured and %s is not a loopback address", addr)
 	}
 	var lc net.ListenConfig
