@@ -208,7 +208,6 @@ func (h *Handler) fallback(w http.ResponseWriter, r *http.Request) {
 	writeError(w, errf(e404, "not_found", "no such route"))
 }
 
-
 // Server timeouts.
 const (
 	readHeaderTimeout = 5 * time.Second

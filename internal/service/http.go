@@ -12,8 +12,8 @@ import (
 
 	"github.com/callflow/callflow/adapter/asterisk"
 	"github.com/callflow/callflow/api"
-	"github.com/callflow/callflow/config"
 	"github.com/callflow/callflow/ari"
+	"github.com/callflow/callflow/config"
 	"github.com/callflow/callflow/metrics"
 	"github.com/callflow/callflow/trace"
 )
