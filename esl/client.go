@@ -116,7 +116,7 @@ func (c *Conn) connect(ctx context.Context) (*link, error) {
 	l.onEvent = c.route
 	l.start()
 	if _, err := l.send(ctx, Auth{Password: c.password}, c.opts.CommandTimeout); err != nil {
-		l.kill(ErrClosed)
+		l.close(ErrClosed)
 		return nil, fmt.Errorf("esl: %s: auth: %w", c.addr, err)
 	}
 	c.mu.Lock()
@@ -125,13 +125,13 @@ func (c *Conn) connect(ctx context.Context) (*link, error) {
 	c.mu.Unlock()
 	for _, s := range subs {
 		if _, err := l.send(ctx, s, c.opts.CommandTimeout); err != nil {
-			l.kill(ErrClosed)
+			l.close(ErrClosed)
 			return nil, fmt.Errorf("esl: %s: re-subscribe: %w", c.addr, err)
 		}
 	}
 	for _, fl := range filters {
 		if _, err := l.send(ctx, fl, c.opts.CommandTimeout); err != nil {
-			l.kill(ErrClosed)
+			l.close(ErrClosed)
 			return nil, fmt.Errorf("esl: %s: re-filter: %w", c.addr, err)
 		}
 	}
@@ -139,14 +139,17 @@ func (c *Conn) connect(ctx context.Context) (*link, error) {
 }
 
 // supervise waits for the link to die and redials, until Close or a
-// disconnect-notice; then it ends every stream and closes done.
+// disconnect-notice; then it ends every stream and closes done. It waits
+// for a dead link's reader before going on, so every event read from the
+// link is routed before the dispatcher ends (and none after).
 func (c *Conn) supervise(l *link) {
 	defer close(c.done)
 	for {
 		select {
 		case <-l.dead:
+			<-l.readDone
 		case <-c.closing:
-			l.kill(ErrClosed)
+			l.close(ErrClosed)
 			c.finish(ErrClosed)
 			return
 		}
@@ -243,6 +246,10 @@ func (c *Conn) Err() error {
 
 // Faults is the number of slow-consumer faults logged so far.
 func (c *Conn) Faults() int64 { return c.disp.faults.Load() }
+
+// Dropped is the number of events that had no consumer (no Stream and
+// no OnEvent), each logged at debug level.
+func (c *Conn) Dropped() int64 { return c.disp.dropped.Load() }
 
 // link waits for a usable link.
 func (c *Conn) link(ctx context.Context) (*link, error) {

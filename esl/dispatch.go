@@ -174,9 +174,18 @@ func (d *dispatcher) watch(key string) *Stream {
 	return s
 }
 
+// route delivers e. After end it starts no handler: the event is
+// counted and logged as dropped (the Conn is gone; its reader is waited
+// for before end, so this is a guard, not a path events normally take).
 func (d *dispatcher) route(e *Event) {
 	key := e.UniqueID()
 	d.mu.Lock()
+	if d.ended != nil {
+		d.mu.Unlock()
+		d.dropped.Add(1)
+		d.log.Warn("esl event after the connection ended", zap.String("uuid", key), zap.String("event", e.Name()))
+		return
+	}
 	if s := d.streams[key]; s != nil && key != "" {
 		d.mu.Unlock()
 		s.push(e)

@@ -148,8 +148,11 @@ func (o Originate) Args() (string, error) {
 	if err := checkToken("endpoint", o.Endpoint); err != nil {
 		return "", err
 	}
-	if strings.ContainsAny(o.Endpoint, unsafeValueChars+",") {
-		return "", invalid("endpoint", o.Endpoint, "contains one of "+unsafeValueChars+",")
+	// ',' rings several endpoints at once, '|' fails over to another and
+	// a leading "^^X" makes X a separator: an originate dials exactly the
+	// one endpoint it names.
+	if strings.ContainsAny(o.Endpoint, unsafeValueChars+",|^") {
+		return "", invalid("endpoint", o.Endpoint, "contains one of "+unsafeValueChars+",|^")
 	}
 	target, err := o.target()
 	if err != nil {

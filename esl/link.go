@@ -89,6 +89,9 @@ type link struct {
 	dead     chan struct{}
 	deadOnce sync.Once
 	err      error // set before dead is closed
+	// readDone is closed when the reader goroutine has ended: no
+	// onEvent or onNotice call happens after that.
+	readDone chan struct{}
 
 	// onEvent receives every event in wire order from the reader goroutine;
 	// it must not block.
@@ -98,7 +101,14 @@ type link struct {
 }
 
 func newLink(nc net.Conn, log *zap.Logger) *link {
-	return &link{nc: nc, rd: NewReader(nc), log: log, dead: make(chan struct{})}
+	return &link{nc: nc, rd: NewReader(nc), log: log, dead: make(chan struct{}), readDone: make(chan struct{})}
+}
+
+// close kills the link and waits for its reader goroutine, so no frame
+// read meanwhile is routed afterwards. The link must have been started.
+func (l *link) close(err error) {
+	l.kill(err)
+	<-l.readDone
 }
 
 // kill closes the socket once, recording why.
@@ -117,6 +127,7 @@ func (l *link) start() {
 }
 
 func (l *link) readLoop() {
+	defer close(l.readDone)
 	var err error
 	notice := false
 	for {

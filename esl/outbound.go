@@ -152,8 +152,8 @@ func newSession(ctx context.Context, nc net.Conn, opts ServerOptions) (*Session,
 	l.onEvent = s.route
 	l.onNotice = s.onNotice
 	l.start()
-	go func() { // ends when the socket does
-		<-l.dead
+	go func() { // ends when the socket does and its reader has stopped
+		<-l.readDone
 		s.events.end(l.err)
 		s.cancel(l.err)
 		s.mu.Lock()

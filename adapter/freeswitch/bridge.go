@@ -39,9 +39,12 @@ func (s *Switch) NewBridge(ctx context.Context, opt adapter.BridgeOptions) (adap
 	if opt.Kind == adapter.Holding {
 		b.music = s.cfg.HoldMusic
 		if opt.MusicClass != "" && opt.MusicClass != "default" {
+			if err := checkMusicClass(opt.MusicClass); err != nil {
+				return nil, fmt.Errorf("freeswitch: bridge %s: %w", opt.Name, err)
+			}
 			b.music = "local_stream://" + opt.MusicClass
 		}
-		if err := esl.CheckArg(b.music); err != nil {
+		if err := checkMusic(b.music); err != nil {
 			return nil, fmt.Errorf("freeswitch: bridge %s: music class: %w", opt.Name, err)
 		}
 	}

@@ -2,7 +2,10 @@ package freeswitch
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/callflow/callflow/adapter"
 	"github.com/callflow/callflow/esl/esltest"
@@ -94,6 +97,13 @@ func TestMusicClass(t *testing.T) {
 		{"space", "moh aleg", ""},
 		{"newline", "moh\napi shutdown", ""},
 		{"quote", "moh'", ""},
+		{"comma", "moh,jazz", ""},
+		{"braces", "{x=y}moh", ""},
+		{"ampersand", "moh&x", ""},
+		{"carets", "^^;moh", ""},
+		{"broadcast app syntax", "moh::hangup", ""},
+		{"failover bar", "moh|x", ""},
+		{"with rate", "moh/8000", "local_stream://moh/8000"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -108,5 +118,87 @@ func TestMusicClass(t *testing.T) {
 				t.Errorf("bridge %v, %v; want music %q", b, err, tc.music)
 			}
 		})
+	}
+}
+
+// TestRemoveBridgedPair: Remove on a bridged pair parks the removed call
+// (uuid_park); its peer is parked by park_after_bridge, nobody hangs up,
+// both calls go on (play), a second Remove is a no-op, and the pair can
+// be bridged again; when the agent then hangs up the caller stays.
+func TestRemoveBridgedPair(t *testing.T) {
+	type step struct {
+		name string
+		err  error
+	}
+	got := make(chan []step, 1)
+	removed, rebridged := make(chan struct{}), make(chan struct{})
+	var e *env
+	var agentID string
+	e = start(t, func(ctx context.Context, c adapter.Call) {
+		var steps []step
+		defer func() { got <- steps }()
+		do := func(name string, err error) bool {
+			steps = append(steps, step{name, err})
+			return err == nil
+		}
+		if !do("answer", c.Answer(ctx)) {
+			return
+		}
+		agent, err := e.sw.Originate(ctx, adapter.OriginateRequest{Endpoint: "user/agent1", CallerID: "+420111222333", Tag: "agent"})
+		if !do("originate", err) {
+			return
+		}
+		agentID = agent.ID()
+		mix, err := e.sw.NewBridge(ctx, adapter.BridgeOptions{Kind: adapter.Mixing, Name: "talk"})
+		if !do("new bridge", err) || !do("add agent", mix.Add(ctx, agent)) || !do("add caller", mix.Add(ctx, c)) {
+			return
+		}
+		if !do("remove caller", mix.Remove(ctx, c)) {
+			return
+		}
+		close(removed)
+		_, err = c.Play(ctx, []adapter.Prompt{"sound:hello"}, adapter.PlayOptions{})
+		do("caller plays", err)
+		_, err = agent.Play(ctx, []adapter.Prompt{"sound:hello"}, adapter.PlayOptions{})
+		do("agent plays", err)
+		do("remove caller again", mix.Remove(ctx, c))
+		if !do("bridge again", mix.Add(ctx, c)) {
+			return
+		}
+		close(rebridged)
+		do("agent gone", agent.Wait(ctx, 0))
+		do("caller still up", c.Wait(ctx, 20*time.Millisecond))
+		_, err = c.Play(ctx, []adapter.Prompt{"sound:bye"}, adapter.PlayOptions{})
+		do("caller plays after the agent left", err)
+		do("destroy", mix.Destroy(ctx))
+	})
+	e.srv.Script("user/agent1", esltest.Fate{Outcome: esltest.Answer})
+	oc := e.dial(t, esltest.Caller{Number: "+420111222333"})
+	await(t, e, removed)
+	for _, uuid := range []string{oc.UUID, agentID} {
+		if ch, _ := e.srv.Channel(uuid); ch.HungUp || !ch.Parked || ch.Peer != "" {
+			t.Errorf("after Remove %s: %+v, want up, parked, unbridged", uuid, ch)
+		}
+	}
+	await(t, e, rebridged)
+	if ch, _ := e.srv.Channel(oc.UUID); ch.Peer != agentID {
+		t.Errorf("bridged again to %q, want %q", ch.Peer, agentID)
+	}
+	e.srv.Hangup(agentID, "NORMAL_CLEARING")
+	for _, s := range await(t, e, got) {
+		wantErr := s.name == "agent gone"
+		if (s.err != nil) != wantErr || wantErr && !errors.Is(s.err, adapter.ErrHangup) {
+			t.Errorf("%s: %v", s.name, s.err)
+		}
+	}
+	if n := strings.Count(strings.Join(e.sent(), "\n"), "api uuid_park "+oc.UUID); n != 1 {
+		t.Errorf("uuid_park %s sent %d times, want once:\n%s", oc.UUID, n, strings.Join(e.sent(), "\n"))
+	}
+	if n := strings.Count(strings.Join(e.sent(), "\n"), "api uuid_bridge "); n != 2 {
+		t.Errorf("uuid_bridge sent %d times, want 2", n)
+	}
+	await(t, e, oc.Done())
+	if ch, _ := e.srv.Channel(oc.UUID); ch.Cause != "NORMAL_CLEARING" {
+		t.Errorf("caller ended with %q, want NORMAL_CLEARING by the handler's end", ch.Cause)
 	}
 }

@@ -231,7 +231,13 @@ func TestGather(t *testing.T) {
 				}
 			}()
 			if tc.after != "" {
-				time.Sleep(300 * time.Millisecond) // past the prompt (200 ms)
+				// A key pressed during the prompt stops it (terminators
+				// "any"); otherwise it plays its 200 ms.
+				pause := 300 * time.Millisecond
+				if tc.during != "" {
+					pause = 50 * time.Millisecond
+				}
+				time.Sleep(pause)
 				oc.SendDTMF(tc.after)
 			}
 			r := await(t, e, got)

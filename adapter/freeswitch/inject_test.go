@@ -39,6 +39,12 @@ func TestInjectionOriginate(t *testing.T) {
 		{"endpoint with a newline", adapter.OriginateRequest{Endpoint: "user/1001\n\napi shutdown"}, ""},
 		{"endpoint with a variable block", adapter.OriginateRequest{Endpoint: "{absolute_codec_string=PCMU}user/1001"}, ""},
 		{"endpoint with a comma", adapter.OriginateRequest{Endpoint: "user/1001,user/1002"}, ""},
+		{"endpoint with a failover", adapter.OriginateRequest{Endpoint: "user/1001|user/1002"}, ""},
+		{"endpoint with a quote", adapter.OriginateRequest{Endpoint: "user/1001'"}, ""},
+		{"endpoint with carets", adapter.OriginateRequest{Endpoint: "^^;user/1001"}, ""},
+		{"number with an ampersand", adapter.OriginateRequest{Endpoint: ep, CallerID: "+420&park()"}, ""},
+		{"number with braces", adapter.OriginateRequest{Endpoint: ep, CallerID: "{x=1}"}, ""},
+		{"number with carets", adapter.OriginateRequest{Endpoint: ep, CallerID: "^^;1"}, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -76,7 +82,8 @@ func TestInjectionOriginate(t *testing.T) {
 // terminator values through every call operation: each is refused before
 // a byte is sent.
 func TestInjectionCallOperations(t *testing.T) {
-	hostile := []string{"x y", "x\napi shutdown", "x'", "x\"", "x{y}", "x,y", "x&y", "^^;x", "../../etc/passwd", "x\\y"}
+	hostile := []string{"x y", "x\napi shutdown", "x'", "x\"", "x{y}", "x,y", "x&y", "^^;x", "../../etc/passwd", "x\\y",
+		"x::hangup", "x|y", "x) &hangup(", "x\ty"}
 	type op struct {
 		name string
 		run  func(ctx context.Context, c adapter.Call, v string) error
@@ -92,6 +99,18 @@ func TestInjectionCallOperations(t *testing.T) {
 		}},
 		{"play tone", func(ctx context.Context, c adapter.Call, v string) error {
 			_, err := c.Play(ctx, []adapter.Prompt{adapter.Prompt("tone:" + v)}, adapter.PlayOptions{})
+			return err
+		}},
+		{"play number", func(ctx context.Context, c adapter.Call, v string) error {
+			_, err := c.Play(ctx, []adapter.Prompt{adapter.Prompt("number:1" + v)}, adapter.PlayOptions{})
+			return err
+		}},
+		{"play silence", func(ctx context.Context, c adapter.Call, v string) error {
+			_, err := c.Play(ctx, []adapter.Prompt{adapter.Prompt("silence:1" + v)}, adapter.PlayOptions{})
+			return err
+		}},
+		{"play digits", func(ctx context.Context, c adapter.Call, v string) error {
+			_, err := c.Play(ctx, []adapter.Prompt{adapter.Prompt("digits:1" + v)}, adapter.PlayOptions{})
 			return err
 		}},
 		{"gather prompt", func(ctx context.Context, c adapter.Call, v string) error {

@@ -77,7 +77,7 @@ func (c *Config) validate() error {
 	if c.HoldMusic == "" {
 		c.HoldMusic = DefaultHoldMusic
 	}
-	if err := esl.CheckArg(c.HoldMusic); err != nil {
+	if err := checkMusic(c.HoldMusic); err != nil {
 		errs = append(errs, fmt.Errorf("hold_music: %w", err))
 	}
 	if c.RecordDir == "" {
@@ -118,8 +118,6 @@ type Switch struct {
 	log    *zap.Logger
 	idle   string // Unique-ID of the placeholder filter
 	faults atomic.Int64
-	// stopped is set as Serve ends, before the inbound connection closes.
-	stopped atomic.Bool
 
 	mu      sync.Mutex
 	serving bool
@@ -203,9 +201,7 @@ func (s *Switch) Serve(ctx context.Context, h adapter.Handler) error {
 	if err != nil {
 		return fmt.Errorf("freeswitch: connect %s: %w: %w", s.cfg.Inbound, adapter.ErrClosed, err)
 	}
-	defer conn.Close()
-	// esl may still route a frame it read as Close runs: stay quiet then.
-	defer s.stopped.Store(true)
+	defer conn.Close() // no OnEvent (stray) call after it returns
 	if err := conn.Subscribe(ctx, esl.FormatPlain, inboundEvents...); err != nil {
 		return fmt.Errorf("freeswitch: subscribe: %w", err)
 	}
@@ -300,9 +296,6 @@ func splitArgs(v string) []string {
 // stray receives inbound-connection events no call watches (late events
 // of a released channel, other clients' jobs).
 func (s *Switch) stray(e *esl.Event) {
-	if s.stopped.Load() {
-		return
-	}
 	s.log.Debug("esl event without a call", zap.String("event", e.Name()), zap.String("uuid", e.UniqueID()))
 }
 
@@ -348,4 +341,32 @@ func (s *Switch) forget(id string) {
 // recordingPath is where FreeSWITCH reads and writes recording name.
 func (s *Switch) recordingPath(name, format string) string {
 	return s.cfg.RecordDir + "/" + name + "." + format
+}
+
+// checkMusic validates a stream for "uuid_broadcast U STREAM aleg": one
+// argument (esl.CheckArg) that uuid_broadcast cannot read as an
+// application ("app::arg") or a hang-up ("!CAUSE").
+func checkMusic(m string) error {
+	if err := esl.CheckArg(m); err != nil {
+		return err
+	}
+	if strings.Contains(m, "::") || strings.HasPrefix(m, "!") {
+		return fmt.Errorf("%w: music %q: \"::\" and a leading \"!\" are uuid_broadcast syntax", esl.ErrInvalidValue, m)
+	}
+	return nil
+}
+
+// checkMusicClass validates a music class for local_stream://CLASS: a
+// path of letters, digits and "_.-/" ("moh", "moh/8000").
+func checkMusicClass(class string) error {
+	for i := 0; i < len(class); i++ {
+		c := class[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("_.-/", c) >= 0) {
+			return fmt.Errorf("%w: music class %q: want letters, digits and _.-/", esl.ErrInvalidValue, class)
+		}
+	}
+	if strings.Contains(class, "..") {
+		return fmt.Errorf("%w: music class %q: no \"..\"", esl.ErrInvalidValue, class)
+	}
+	return nil
 }

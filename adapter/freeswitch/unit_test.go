@@ -139,6 +139,8 @@ func TestConfig(t *testing.T) {
 		{"relative record dir", func(c *Config) { c.RecordDir = "rec" }, "record_dir"},
 		{"record dir with a space", func(c *Config) { c.RecordDir = "/var/my rec" }, "record_dir"},
 		{"hold music with a space", func(c *Config) { c.HoldMusic = "local_stream://moh aleg" }, "hold_music"},
+		{"hold music as a broadcast app", func(c *Config) { c.HoldMusic = "hangup::NORMAL_CLEARING" }, "hold_music"},
+		{"hold music with a hang-up cause", func(c *Config) { c.HoldMusic = "!USER_BUSY" }, "hold_music"},
 		{"negative timeout", func(c *Config) { c.DefaultOriginateTimeout = -time.Second }, "negative"},
 		{"bad language", func(c *Config) { c.Language = "en us" }, "language"},
 	}

@@ -37,23 +37,46 @@ func (s *Server) Script(endpoint string, f Fate) {
 	s.mu.Unlock()
 }
 
-// channel is one simulated channel.
+// channel is one simulated channel. Every field is guarded by Server.mu.
 type channel struct {
 	uuid, name, dest, direction string
 	vars                        esl.Headers
-	answered, hungup, parked    bool
-	peer                        string // bridged peer
-	cause                       string
-	created                     time.Time
-	ctx                         context.Context
-	cancel                      context.CancelFunc
-	answerCh                    chan struct{}
-	digits                      chan byte    // DTMF received, for play_and_get_digits
-	apps                        chan appCall // sendmsg executes, run in order
+	answered, hungup            bool
+	// parked: the channel sits in park (the park application, the socket
+	// application of an async outbound session, park_after_bridge or
+	// uuid_park); parkApp is the application whose EXECUTE_COMPLETE is
+	// still due (nil after park_after_bridge / uuid_park).
+	parked  bool
+	parkApp *appCall
+	// socketPark: the socket application has parked the channel.
+	socketPark bool
+	peer       string // bridged peer
+	otherLeg   string // Other-Leg-Unique-ID: the last peer, kept after the bridge
+	bridgeA    bool   // this leg is the A side of its bridge
+	cause      string
+	// response is current_application_response: reset to _none_ when an
+	// application starts, set by playback; a park completes with whatever
+	// a broadcast played meanwhile left there (as captured).
+	response string
+	run      *running // the application running now
+	// gen is bumped by "uuid_break … all": queued applications of an
+	// older generation are flushed.
+	gen int
+	// final: the hang-up is waiting for the running application's
+	// EXECUTE_COMPLETE before CHANNEL_HANGUP_COMPLETE.
+	final    bool
+	created  time.Time
+	ctx      context.Context
+	cancel   context.CancelFunc
+	answerCh chan struct{}
+	digits   chan byte    // DTMF received, for play_and_get_digits
+	apps     chan appCall // sendmsg executes and broadcasts, run in order
 }
 
 type appCall struct {
 	app, arg, eventUUID string
+	gen                 int
+	broadcast           bool // uuid_broadcast: runs inside park, keeps the response
 }
 
 func (ch *channel) getVar(k string) string { return ch.vars.Get(k) }
@@ -70,10 +93,10 @@ func (ch *channel) setVar(k, v string) {
 
 // ChannelInfo is a snapshot of a simulated channel.
 type ChannelInfo struct {
-	UUID, Name, Destination string
-	Answered, HungUp        bool
-	Peer, Cause             string
-	Vars                    map[string]string
+	UUID, Name, Destination  string
+	Answered, HungUp, Parked bool
+	Peer, Cause              string
+	Vars                     map[string]string
 }
 
 // Channel returns a snapshot of a channel (also after hang-up).
@@ -89,7 +112,7 @@ func (s *Server) Channel(uuid string) (ChannelInfo, bool) {
 		vars[v.Name] = v.Value
 	}
 	return ChannelInfo{UUID: ch.uuid, Name: ch.name, Destination: ch.dest, Answered: ch.answered,
-		HungUp: ch.hungup, Peer: ch.peer, Cause: ch.cause, Vars: vars}, true
+		HungUp: ch.hungup, Parked: ch.parked, Peer: ch.peer, Cause: ch.cause, Vars: vars}, true
 }
 
 // newChannel creates and registers a channel and its app goroutine (s.mu
@@ -100,7 +123,7 @@ func (s *Server) newChannel(uuid, name, dest, direction string, vars esl.Headers
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ch := &channel{uuid: uuid, name: name, dest: dest, direction: direction, vars: vars,
-		created: time.Now(), ctx: ctx, cancel: cancel, answerCh: make(chan struct{}),
+		response: "_none_", created: time.Now(), ctx: ctx, cancel: cancel, answerCh: make(chan struct{}),
 		digits: make(chan byte, 64), apps: make(chan appCall, 64)}
 	s.channels[uuid] = ch
 	s.wg.Add(1)
@@ -141,20 +164,20 @@ func (s *Server) emitBody(ch *channel, name string, body []byte, extra ...esl.He
 	e := &event{name: name}
 	if ch != nil {
 		e.uuid = ch.uuid
+		if name == "CHANNEL_HANGUP_COMPLETE" {
+			// Its own Hangup-Cause precedes the channel block, which has
+			// one too: the header comes twice, as captured.
+			h = append(h, esl.Header{Name: "Hangup-Cause", Value: ch.cause})
+		}
 		h = append(h, s.channelHeaders(ch)...)
-	}
-	// Event-specific headers go after the channel block, before the
-	// variables, as in the captures.
-	if ch != nil {
+		// Event-specific headers go after the channel block, before the
+		// variables, as in the captures.
 		nv := 0
 		for i := len(h) - 1; i >= 0 && strings.HasPrefix(h[i].Name, "variable_"); i-- {
 			nv++
 		}
 		vars := append(esl.Headers(nil), h[len(h)-nv:]...)
 		h = append(append(h[:len(h)-nv], extra...), vars...)
-		if name == "CHANNEL_HANGUP_COMPLETE" {
-			h = append(h, esl.Header{Name: "Hangup-Cause", Value: ch.cause})
-		}
 	} else {
 		h = append(h, extra...)
 	}
@@ -171,6 +194,9 @@ func (s *Server) channelHeaders(ch *channel) esl.Headers {
 	state, call, num, answer := "CS_EXECUTE", "RINGING", "4", "ringing"
 	if ch.answered {
 		call, answer = "ACTIVE", "answered"
+	}
+	if ch.peer != "" {
+		state = "CS_SOFT_EXECUTE"
 	}
 	if ch.hungup {
 		state, call, num, answer = "CS_HANGUP", "HANGUP", "10", "hangup"
@@ -190,6 +216,11 @@ func (s *Server) channelHeaders(ch *channel) esl.Headers {
 		{Name: "Channel-HIT-Dialplan", Value: "true"},
 		{Name: "Channel-Call-UUID", Value: ch.uuid},
 		{Name: "Answer-State", Value: answer},
+	}
+	if ch.hungup {
+		h = append(h, esl.Header{Name: "Hangup-Cause", Value: ch.cause})
+	}
+	h = append(h, esl.Headers{
 		{Name: "Caller-Direction", Value: ch.direction},
 		{Name: "Caller-Caller-ID-Name", Value: cname},
 		{Name: "Caller-Caller-ID-Number", Value: cid},
@@ -201,9 +232,9 @@ func (s *Server) channelHeaders(ch *channel) esl.Headers {
 		{Name: "Caller-Context", Value: "default"},
 		{Name: "Caller-Channel-Name", Value: ch.name},
 		{Name: "Caller-Channel-Created-Time", Value: strconv.FormatInt(ch.created.UnixMicro(), 10)},
-	}
-	if ch.peer != "" {
-		h = append(h, esl.Header{Name: "Other-Leg-Unique-ID", Value: ch.peer})
+	}...)
+	if ch.otherLeg != "" {
+		h = append(h, esl.Header{Name: "Other-Leg-Unique-ID", Value: ch.otherLeg})
 	}
 	h = append(h, esl.Header{Name: "variable_uuid", Value: ch.uuid},
 		esl.Header{Name: "variable_channel_name", Value: ch.name},
@@ -232,8 +263,23 @@ func (s *Server) answer(ch *channel) {
 	s.emit(ch, "CHANNEL_ANSWER")
 }
 
-// hangup ends ch with a FreeSWITCH cause name (s.mu held).
+// hangup ends ch with a FreeSWITCH cause name (s.mu held), in the
+// captured order: CHANNEL_HANGUP; the bridge ends (CHANNEL_UNBRIDGE, the
+// peer parks or hangs up); a running application is interrupted and sends
+// its EXECUTE_COMPLETE; then CHANNEL_UNPARK and the park (or socket)
+// application's EXECUTE_COMPLETE, CHANNEL_HANGUP_COMPLETE and
+// CHANNEL_DESTROY (see finalize).
 func (s *Server) hangup(ch *channel, cause string) {
+	s.hangupKeep(ch, cause)
+	if !ch.final {
+		s.finalize(ch, true)
+	}
+}
+
+// hangupKeep does the hang-up up to CHANNEL_HANGUP_COMPLETE, which is
+// left to the caller (ch.final false) or to the running application's
+// goroutine (ch.final true).
+func (s *Server) hangupKeep(ch *channel, cause string) {
 	if ch.hungup {
 		return
 	}
@@ -241,20 +287,38 @@ func (s *Server) hangup(ch *channel, cause string) {
 		cause = "NORMAL_CLEARING"
 	}
 	ch.hungup, ch.cause = true, cause
-	if peer := s.channels[ch.peer]; peer != nil && !peer.hungup {
-		s.emit(s.bridgeA(ch, peer), "CHANNEL_UNBRIDGE", s.bridgeHeaders(ch, peer)...)
-		ch.peer, peer.peer = "", ""
-		defer s.hangup(peer, cause)
+	ch.setVar("hangup_cause", cause)
+	s.emit(ch, "CHANNEL_HANGUP")
+	if peer := s.channels[ch.peer]; peer != nil {
+		s.unbridge(ch, peer)
 	}
-	s.emit(ch, "CHANNEL_HANGUP", esl.Header{Name: "Hangup-Cause", Value: cause})
+	ch.cancel()
+	if ch.run != nil {
+		ch.run.interrupt(stopHangup)
+	}
+	// With an application running, its goroutine finalizes after the
+	// application's EXECUTE_COMPLETE.
+	ch.final = ch.run != nil
+}
+
+// finalize ends a hung-up channel (s.mu held): CHANNEL_UNPARK and the
+// park or socket application's EXECUTE_COMPLETE when parked,
+// CHANNEL_HANGUP_COMPLETE, CHANNEL_DESTROY (when destroy), and the end of
+// its outbound socket.
+func (s *Server) finalize(ch *channel, destroy bool) {
+	ch.final = false
 	if ch.parked {
 		ch.parked = false
 		s.emit(ch, "CHANNEL_UNPARK")
-		s.emit(ch, "CHANNEL_EXECUTE_COMPLETE", appHeaders("park", "", "_none_", "")...)
 	}
-	s.emit(ch, "CHANNEL_HANGUP_COMPLETE", esl.Header{Name: "Hangup-Cause", Value: cause})
-	s.emit(ch, "CHANNEL_DESTROY")
-	ch.cancel()
+	if a := ch.parkApp; a != nil {
+		ch.parkApp = nil
+		s.emit(ch, "CHANNEL_EXECUTE_COMPLETE", appHeaders(a.app, a.arg, ch.response, a.eventUUID)...)
+	}
+	s.emit(ch, "CHANNEL_HANGUP_COMPLETE")
+	if destroy {
+		s.emit(ch, "CHANNEL_DESTROY")
+	}
 	for c := range s.conns {
 		if c.outbound == ch {
 			s.endOutbound(c)
@@ -264,7 +328,7 @@ func (s *Server) hangup(ch *channel, cause string) {
 
 // bridgeA is the A side of a bridge (the one that bridged first).
 func (s *Server) bridgeA(a, b *channel) *channel {
-	if a.vars.Get("__bridge_a") == "true" {
+	if a.bridgeA {
 		return a
 	}
 	return b
@@ -278,7 +342,10 @@ func (s *Server) bridgeHeaders(a, b *channel) []esl.Header {
 }
 
 func appHeaders(app, data, response, uuid string) []esl.Header {
-	h := []esl.Header{{Name: "Application", Value: app}, {Name: "Application-Data", Value: data}}
+	h := []esl.Header{{Name: "Application", Value: app}}
+	if data != "" { // FreeSWITCH leaves it out for an application without data
+		h = append(h, esl.Header{Name: "Application-Data", Value: data})
+	}
 	if response != "" {
 		h = append(h, esl.Header{Name: "Application-Response", Value: response})
 	}
@@ -313,11 +380,20 @@ func (s *Server) SendDTMF(uuid, digits string) bool {
 	return true
 }
 
+// dtmf delivers keys to ch (s.mu held): a DTMF event each, input for a
+// running play_and_get_digits, and a key in playback_terminators stops a
+// running playback or record (playback_terminator_used is set).
 func (s *Server) dtmf(ch *channel, digits string, duration int) {
 	for i := 0; i < len(digits); i++ {
 		s.emit(ch, "DTMF", esl.Header{Name: "DTMF-Digit", Value: digits[i : i+1]},
 			esl.Header{Name: "DTMF-Duration", Value: strconv.Itoa(duration)},
 			esl.Header{Name: "DTMF-Source", Value: "UNKNOWN"})
+		if r := ch.run; r != nil && (r.app.app == "playback" || r.app.app == "record") &&
+			terminates(ch.getVar("playback_terminators"), digits[i]) {
+			ch.setVar("playback_terminator_used", digits[i:i+1])
+			r.interrupt(stopDTMF)
+			continue
+		}
 		select {
 		case ch.digits <- digits[i]:
 		default: // buffer full: FreeSWITCH also drops queued DTMF past its queue
@@ -325,343 +401,18 @@ func (s *Server) dtmf(ch *channel, digits string, duration int) {
 	}
 }
 
-// runApps executes the channel's sendmsg/broadcast apps in order.
-func (s *Server) runApps(ch *channel) {
-	defer s.wg.Done()
-	for {
-		select {
-		case <-ch.ctx.Done():
-			return
-		case <-s.closed:
-			return
-		case a := <-ch.apps:
-			s.execApp(ch, a)
-		}
+// terminates reports whether key is in a playback_terminators value:
+// unset means "*", "none" none, "any" every key.
+func terminates(terms string, key byte) bool {
+	switch terms {
+	case "":
+		return key == '*'
+	case "none":
+		return false
+	case "any":
+		return true
 	}
-}
-
-func (s *Server) queueApp(ch *channel, a appCall) {
-	select {
-	case ch.apps <- a:
-	default:
-		// 64 queued apps: a test bug; fail the app visibly.
-		s.emit(ch, "CHANNEL_EXECUTE_COMPLETE", appHeaders(a.app, a.arg, "-ERR queue full", a.eventUUID)...)
-	}
-}
-
-func (s *Server) execApp(ch *channel, a appCall) {
-	s.mu.Lock()
-	if ch.hungup {
-		s.mu.Unlock()
-		return
-	}
-	s.emit(ch, "CHANNEL_EXECUTE", appHeaders(a.app, a.arg, "", a.eventUUID)...)
-	s.mu.Unlock()
-	resp := "_none_"
-	switch a.app {
-	case "answer":
-		s.mu.Lock()
-		s.answer(ch)
-		s.mu.Unlock()
-	case "hangup":
-		s.mu.Lock()
-		s.hangup(ch, a.arg)
-		s.mu.Unlock()
-	case "park":
-		s.mu.Lock()
-		ch.parked = true
-		s.emit(ch, "CHANNEL_PARK")
-		s.mu.Unlock()
-		return // completes at hang-up or bridge
-	case "set":
-		k, v, _ := strings.Cut(a.arg, "=")
-		s.mu.Lock()
-		ch.setVar(k, v)
-		s.mu.Unlock()
-	case "playback":
-		resp = s.playback(ch, a.arg)
-	case "play_and_get_digits":
-		resp = s.pagd(ch, a.arg)
-	case "record":
-		resp = s.record(ch, a.arg)
-	default:
-		resp = "-ERR unknown application"
-	}
-	s.mu.Lock()
-	s.emit(ch, "CHANNEL_EXECUTE_COMPLETE", appHeaders(a.app, a.arg, resp, a.eventUUID)...)
-	s.mu.Unlock()
-}
-
-func (s *Server) playback(ch *channel, file string) string {
-	typ, _, _ := strings.Cut(file, ":")
-	s.mu.Lock()
-	s.emit(ch, "PLAYBACK_START", esl.Header{Name: "Playback-File-Type", Value: typ}, esl.Header{Name: "Playback-File-Path", Value: file})
-	s.mu.Unlock()
-	ok := s.sleep(ch.ctx, s.opts.PlaybackLength)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	status := "done"
-	if !ok {
-		status = "break"
-	}
-	s.emit(ch, "PLAYBACK_STOP", esl.Header{Name: "Playback-File-Type", Value: typ},
-		esl.Header{Name: "Playback-File-Path", Value: file}, esl.Header{Name: "Playback-Status", Value: status})
-	if ok {
-		return "FILE PLAYED"
-	}
-	return "PLAYBACK ERROR"
-}
-
-// pagd: min max tries timeout terminators file invalid_file var regexp [digit_timeout]
-func (s *Server) pagd(ch *channel, arg string) string {
-	f := strings.Fields(arg)
-	if len(f) < 8 {
-		return "-ERR usage"
-	}
-	maxD := atoiDefault(f[1], 1)
-	timeout := time.Duration(atoiDefault(f[3], 5000)) * time.Millisecond
-	term, file, varName := f[4], f[5], f[7]
-	s.playback(ch, file)
-	var got []byte
-	t := time.NewTimer(s.scaled(timeout))
-	defer t.Stop()
-collect:
-	for len(got) < maxD {
-		select {
-		case d := <-ch.digits:
-			if strings.IndexByte(term, d) >= 0 {
-				break collect
-			}
-			got = append(got, d)
-		case <-t.C:
-			break collect
-		case <-ch.ctx.Done():
-			break collect
-		case <-s.closed:
-			break collect
-		}
-	}
-	s.mu.Lock()
-	ch.setVar(varName, string(got))
-	s.mu.Unlock()
-	return "FILE PLAYED"
-}
-
-// record: path [max_seconds]
-func (s *Server) record(ch *channel, arg string) string {
-	f := strings.Fields(arg)
-	if len(f) == 0 {
-		return "-ERR usage"
-	}
-	maxSec := atoiDefault(lastOr(f, 1), 0)
-	s.mu.Lock()
-	s.emit(ch, "RECORD_START", esl.Header{Name: "Record-File-Path", Value: f[0]})
-	s.mu.Unlock()
-	d := time.Duration(maxSec) * time.Second
-	if maxSec == 0 {
-		d = time.Hour
-	}
-	ok := s.sleep(ch.ctx, d)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	cause := "success-maxtime"
-	if !ok {
-		cause = "success"
-	}
-	ch.setVar("record_seconds", strconv.Itoa(maxSec))
-	s.emit(ch, "RECORD_STOP", esl.Header{Name: "Record-File-Path", Value: f[0]}, esl.Header{Name: "Record-Completion-Cause", Value: cause})
-	return "_none_"
-}
-
-func lastOr(f []string, i int) string {
-	if i < len(f) {
-		return f[i]
-	}
-	return ""
-}
-
-// api runs an api command (s.mu held). A command that blocks (originate)
-// returns async, to be called without s.mu.
-func (s *Server) api(cmd, args string, c *conn) (string, func() string) {
-	f := strings.Fields(args)
-	get := func() *channel {
-		if len(f) == 0 {
-			return nil
-		}
-		ch := s.channels[f[0]]
-		if ch == nil || ch.hungup {
-			return nil
-		}
-		return ch
-	}
-	switch cmd {
-	case "status":
-		return "UP 0 years, 0 days\nFreeSWITCH (Version 1.10.12-release esltest) is ready\n", nil
-	case "version":
-		return "FreeSWITCH Version 1.10.12-release~64bit (esltest)\n", nil
-	case "originate":
-		return "", s.originate(args)
-	case "uuid_exists":
-		return strconv.FormatBool(get() != nil), nil
-	case "uuid_getvar":
-		ch := get()
-		if ch == nil || len(f) < 2 {
-			return errNoChannel.Error(), nil
-		}
-		if v := ch.getVar(f[1]); v != "" {
-			return v, nil
-		}
-		return "_undef_", nil
-	case "uuid_setvar":
-		ch := get()
-		if ch == nil || len(f) < 2 {
-			return errNoChannel.Error(), nil
-		}
-		ch.setVar(f[1], strings.Join(f[2:], " "))
-		return "+OK\n", nil
-	case "uuid_answer":
-		ch := get()
-		if ch == nil {
-			return errNoChannel.Error(), nil
-		}
-		s.answer(ch)
-		return "+OK\n", nil
-	case "uuid_kill":
-		if len(f) == 0 {
-			return "-USAGE: <uuid> [cause]\n", nil
-		}
-		ch := get()
-		if ch == nil {
-			return errNoChannel.Error(), nil
-		}
-		s.hangup(ch, lastOr(f, 1))
-		return "+OK\n", nil
-	case "uuid_broadcast":
-		ch := get()
-		if ch == nil || len(f) < 2 {
-			return errNoChannel.Error(), nil
-		}
-		s.queueApp(ch, appCall{app: "playback", arg: f[1]})
-		return "+OK Message sent\n", nil
-	case "uuid_send_dtmf":
-		ch := get()
-		if ch == nil || len(f) < 2 {
-			return errNoChannel.Error(), nil
-		}
-		digits, dur := f[1], 2000
-		if d, ms, ok := strings.Cut(digits, "@"); ok {
-			digits, dur = d, atoiDefault(ms, 250)*8
-		}
-		target := ch // DTMF is sent out of ch: it fires on the peer
-		if p := s.channels[ch.peer]; p != nil {
-			target = p
-		}
-		s.dtmf(target, digits, dur)
-		return "+OK " + ch.uuid + " sent DTMF " + f[1] + ".\n", nil
-	case "uuid_record":
-		ch := get()
-		if ch == nil || len(f) < 3 {
-			return errNoChannel.Error(), nil
-		}
-		if f[1] == "start" {
-			s.emit(ch, "RECORD_START", esl.Header{Name: "Record-File-Path", Value: f[2]})
-		} else {
-			s.emit(ch, "RECORD_STOP", esl.Header{Name: "Record-File-Path", Value: f[2]},
-				esl.Header{Name: "Record-Completion-Cause", Value: "success"})
-		}
-		return "+OK Success\n", nil
-	case "uuid_bridge":
-		a, b := get(), (*channel)(nil)
-		if len(f) > 1 {
-			if x := s.channels[f[1]]; x != nil && !x.hungup {
-				b = x
-			}
-		}
-		if a == nil || b == nil {
-			return "-ERR Invalid uuid\n", nil
-		}
-		for _, x := range []*channel{a, b} {
-			if x.parked {
-				x.parked = false
-				s.emit(x, "CHANNEL_EXECUTE_COMPLETE", appHeaders("park", "", "_none_", "")...)
-			}
-		}
-		a.peer, b.peer = b.uuid, a.uuid
-		a.setVar("__bridge_a", "true")
-		s.emit(a, "CHANNEL_EXECUTE", appHeaders("uuid_bridge", "", "", "")...)
-		s.emit(b, "CHANNEL_EXECUTE", appHeaders("uuid_bridge", "", "", "")...)
-		s.emit(a, "CHANNEL_BRIDGE", s.bridgeHeaders(a, b)...)
-		return "+OK " + b.uuid + "\n", nil
-	default:
-		return "-ERR " + cmd + " Command not found!\n", nil
-	}
-}
-
-// originate parses "{vars}ENDPOINT &app(arg)" (or "ENDPOINT EXTEN …") and
-// returns the blocking part (s.mu held).
-func (s *Server) originate(args string) func() string {
-	vars, rest, err := parseVarBlock(args)
-	if err != nil {
-		return func() string { return "-ERR " + err.Error() + "\n" }
-	}
-	endpoint, target, _ := strings.Cut(rest, " ")
-	fate, ok := s.endpoints[endpoint]
-	if !ok {
-		return func() string { return "-ERR CHAN_NOT_IMPLEMENTED\n" }
-	}
-	app, appArg := "park", ""
-	if t, ok := strings.CutPrefix(target, "&"); ok {
-		name, arg, _ := strings.Cut(t, "(")
-		app, appArg = name, strings.TrimSuffix(arg, ")")
-	}
-	ch := s.newChannel(vars.Get("origination_uuid"), endpoint, target, "outbound", vars)
-	s.emit(ch, "CHANNEL_CREATE")
-	timeout := time.Duration(atoiDefault(vars.Get("originate_timeout"), 60)) * time.Second
-	return func() string {
-		delay := fate.After
-		switch fate.Outcome {
-		case NoAnswer:
-			delay = timeout
-		case Ring:
-			delay = timeout
-		}
-		t := time.NewTimer(s.scaled(delay))
-		defer t.Stop()
-		answered := false
-		select {
-		case <-t.C:
-		case <-ch.answerCh:
-			answered = true
-		case <-ch.ctx.Done():
-		case <-s.closed:
-			return "-ERR ORIGINATOR_CANCEL\n"
-		}
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		if ch.hungup {
-			return "-ERR " + ch.cause + "\n"
-		}
-		cause := ""
-		switch {
-		case answered || fate.Outcome == Answer:
-		case fate.Outcome == Busy:
-			cause = "USER_BUSY"
-		case fate.Outcome == Fail:
-			cause = fate.Cause
-			if cause == "" {
-				cause = "NORMAL_TEMPORARY_FAILURE"
-			}
-		default:
-			cause = "NO_ANSWER"
-		}
-		if cause != "" {
-			s.hangup(ch, cause)
-			return "-ERR " + cause + "\n"
-		}
-		s.answer(ch)
-		s.queueApp(ch, appCall{app: app, arg: appArg})
-		return "+OK " + ch.uuid + "\n"
-	}
+	return strings.IndexByte(terms, key) >= 0
 }
 
 // parseVarBlock splits "{k=v,k='a b'}rest" (also "{^^;k=v;k2=v}").

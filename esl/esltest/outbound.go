@@ -100,9 +100,11 @@ func (c *conn) sendmsg(cmd Command, rest string) {
 		return
 	}
 	c.send(replyFrame("+OK"))
-	if c.outbound == ch && !ch.parked && !ch.answered && ch.getVar("__socket_parked") == "" {
-		// The socket application parks the channel in async mode.
-		ch.setVar("__socket_parked", "true")
+	if c.outbound == ch && !ch.socketPark {
+		// The socket application parks the channel in async mode; it
+		// completes at hang-up (CHANNEL_UNPARK, EXECUTE_COMPLETE socket).
+		ch.socketPark, ch.parked = true, true
+		ch.parkApp = &appCall{app: "socket", arg: ch.getVar("current_application_data")}
 		s.emit(ch, "CHANNEL_PARK")
 	}
 	h := cmd.Headers

@@ -17,31 +17,58 @@
 //     block syntax (',' or "^^X" separators, single quotes) whose fate is
 //     scripted per endpoint (answer, busy, no answer, ring until
 //     uuid_answer, fail with any cause) giving the captured "-ERR CAUSE"
-//     replies; uuid_answer, uuid_kill, uuid_bridge, uuid_broadcast,
-//     uuid_send_dtmf (DTMF fires on the peer leg if bridged, else on the
-//     channel itself), uuid_record, uuid_getvar, uuid_exists, uuid_setvar;
-//     sendmsg execute of answer, playback, play_and_get_digits, record,
-//     hangup, park, set, with event-lock and Event-UUID → Application-UUID,
-//     and sendmsg call-command hangup.
+//     replies, and the captured order (CHANNEL_ANSWER, BACKGROUND_JOB, then
+//     the app's CHANNEL_EXECUTE; for a failure CHANNEL_HANGUP_COMPLETE,
+//     BACKGROUND_JOB, CHANNEL_DESTROY); uuid_answer, uuid_kill, uuid_break
+//     [all], uuid_park, uuid_bridge, uuid_broadcast, uuid_send_dtmf (DTMF
+//     fires on the peer leg if bridged, else on the channel itself),
+//     uuid_record, uuid_getvar, uuid_exists, uuid_setvar; api replies
+//     always precede the events they cause; sendmsg execute of answer,
+//     playback, play_and_get_digits, record, hangup, park, set, with
+//     event-lock and Event-UUID → Application-UUID, and sendmsg
+//     call-command hangup.
+//   - media: playback lasts Options.PlaybackLength (or Options.Lengths) for
+//     files, the given time for silence_stream://MS and tone_stream://
+//     (TGML on/off times, L= and l= loops), forever for local_stream://.
+//     A key in playback_terminators (unset "*", "none", "any", or a list)
+//     stops playback and record (playback_terminator_used is set);
+//     uuid_break stops them too (Playback-Status break, response FILE
+//     PLAYED; "all" flushes queued broadcasts); a bridge, uuid_park or
+//     hang-up cuts them (Playback-Status done, PLAYBACK ERROR). Application-
+//     Response is current_application_response: a park completes with what
+//     a broadcast left there, as captured. record sets record_ms and
+//     record_seconds (simulated time) before RECORD_STOP.
+//   - bridges: uuid_bridge stops running apps, completes the parks, fires
+//     the pseudo-app CHANNEL_EXECUTE uuid_bridge on both legs and one
+//     CHANNEL_BRIDGE (A side); Other-Leg-Unique-ID stays after it ends.
+//     When a leg hangs up or is uuid_park'ed, one CHANNEL_UNBRIDGE fires
+//     and the other leg parks (CHANNEL_PARK) if its park_after_bridge is
+//     "true", else it hangs up (as captured with the defaults).
+//   - hang-up: CHANNEL_HANGUP, the bridge's end, the interrupted app's
+//     EXECUTE_COMPLETE, CHANNEL_UNPARK and the park or socket app's
+//     EXECUTE_COMPLETE, CHANNEL_HANGUP_COMPLETE (Hangup-Cause twice),
+//     CHANNEL_DESTROY; every event after the hang-up carries Hangup-Cause.
 //   - events CHANNEL_CREATE, CHANNEL_ANSWER, CHANNEL_EXECUTE,
 //     CHANNEL_EXECUTE_COMPLETE, CHANNEL_PARK, CHANNEL_UNPARK,
-//     PLAYBACK_START/STOP, DTMF, RECORD_START/STOP, CHANNEL_BRIDGE/UNBRIDGE
-//     (once, on the A side), CHANNEL_HANGUP, CHANNEL_HANGUP_COMPLETE (with
-//     Hangup-Cause twice), CHANNEL_DESTROY, BACKGROUND_JOB, with the
-//     captured header sets (core headers, Channel-*, Caller-*, variable_*)
-//     and FreeSWITCH's URL-encoding in plain events.
+//     PLAYBACK_START/STOP, DTMF, RECORD_START/STOP, CHANNEL_BRIDGE/UNBRIDGE,
+//     CHANNEL_HANGUP, CHANNEL_HANGUP_COMPLETE, CHANNEL_DESTROY,
+//     BACKGROUND_JOB, with the captured header sets (core headers,
+//     Channel-*, Caller-*, variable_*) and FreeSWITCH's URL-encoding in
+//     plain events.
 //   - outbound mode: DialOutbound connects to a "socket" server, answers
 //     "connect" with the channel data (URL-encoded, Reply-Text %2BOK%0A),
 //     then serves myevents (fixed list without PLAYBACK_*/RECORD_*), event,
 //     linger [N] (linger and disconnect notices), divert_events, sendmsg
-//     without uuid, api, exit. CHANNEL_DESTROY is not delivered there.
+//     without uuid, api, exit. The socket app parks the channel and
+//     completes at hang-up; CHANNEL_DESTROY is not delivered there.
 //
 // Not modelled: loopback B-legs and dialplan execution (an originate
 // creates one channel), early media, CHANNEL_STATE/CALLSTATE/UUID and
-// other ALL-only events, sofia/SIP, real media (playback and record take
-// scaled simulated time), log/data, sendevent, xml event bodies beyond
-// headers, event ordering differences between runs (this server is
-// deterministic: replies always precede the events they cause).
+// other ALL-only events, sofia/SIP, real audio (so record's silence
+// arguments never end it), the say application, hangup_after_bridge=true
+// with park_after_bridge unset beyond hanging up, log/data, sendevent, xml
+// event bodies beyond headers, event ordering differences between runs
+// (this server is deterministic).
 package esltest
 
 import (
@@ -63,9 +90,13 @@ type Options struct {
 	// TimeScale multiplies simulated media time (playback length, record
 	// seconds, digit timeouts, linger). Default 0.01: 1 s → 10 ms.
 	TimeScale float64
-	// PlaybackLength is a prompt's simulated length before scaling
-	// (default 1 s).
+	// PlaybackLength is the simulated length of a played file before
+	// scaling (default 1 s). silence_stream://MS and tone_stream:// play
+	// their own length; local_stream:// plays until stopped.
 	PlaybackLength time.Duration
+	// Lengths overrides the length of particular files (by the exact
+	// argument played, e.g. "ivr/welcome.wav").
+	Lengths map[string]time.Duration
 }
 
 // Server is a running ESL test server on 127.0.0.1.
@@ -337,12 +368,9 @@ func (c *conn) handle(cmd Command) bool {
 	case "api":
 		cmdName, args, _ := strings.Cut(rest, " ")
 		c.s.mu.Lock()
-		body, async := c.s.api(cmdName, args, c)
+		r := c.s.api(cmdName, args)
 		c.s.mu.Unlock()
-		if async != nil {
-			body = async()
-		}
-		c.send(apiFrame(body))
+		c.s.finish(r, func(body string) { c.send(apiFrame(body)) })
 	case "bgapi":
 		c.bgapi(cmd, rest)
 	case "event":
@@ -427,20 +455,17 @@ func (c *conn) bgapi(cmd Command, rest string) {
 	c.send(replyFrame("+OK Job-UUID: "+job, esl.Header{Name: "Job-UUID", Value: job}))
 	cmdName, args, _ := strings.Cut(rest, " ")
 	c.s.mu.Lock()
-	body, async := c.s.api(cmdName, args, nil)
-	if async == nil {
-		c.s.publishJob(job, cmdName, args, body)
-		c.s.mu.Unlock()
+	r := c.s.api(cmdName, args)
+	c.s.mu.Unlock()
+	publish := func(body string) { c.s.publishJob(job, cmdName, args, body) }
+	if r.wait == nil && r.later == nil {
+		c.s.finish(r, publish)
 		return
 	}
-	c.s.mu.Unlock()
 	c.s.wg.Add(1)
 	go func() { // ends when the api (an originate) has its outcome
 		defer c.s.wg.Done()
-		body := async()
-		c.s.mu.Lock()
-		c.s.publishJob(job, cmdName, args, body)
-		c.s.mu.Unlock()
+		c.s.finish(r, publish)
 	}()
 }
 
