@@ -125,7 +125,7 @@ func New(cfg Config, log *zap.Logger) (*Client, error) {
 	}
 	hc := cfg.HTTPClient
 	if hc == nil {
-		hc = &http.Client{}
+		hc = &http.Client{Transport: newTransport()}
 	}
 	base := strings.TrimRight(u.String(), "/")
 	ws := *u
@@ -143,6 +143,22 @@ func New(cfg Config, log *zap.Logger) (*Client, error) {
 	}
 	c.router.init(c)
 	return c, nil
+}
+
+// idleConnsPerHost is how many idle keep-alive connections to Asterisk the
+// default transport keeps. net/http's default of 2 makes every request
+// beyond two at once open a new connection and close it afterwards, and
+// Asterisk's HTTP server starts a thread per connection: under a few hundred
+// calls that churn cost both processes more CPU than the requests.
+const idleConnsPerHost = 64
+
+// newTransport is net/http's default transport keeping idleConnsPerHost
+// idle connections.
+func newTransport() *http.Transport {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConns = max(tr.MaxIdleConns, idleConnsPerHost)
+	tr.MaxIdleConnsPerHost = idleConnsPerHost
+	return tr
 }
 
 // App is the Stasis application name.

@@ -307,16 +307,22 @@ func newEvent(typ string) Event {
 // back as *UnknownEvent (with Err set in the second case) and a nil error.
 // DecodeEvent never panics; the returned event does not alias data.
 func DecodeEvent(data []byte) (Event, error) {
-	var peek struct {
-		Type string `json:"type"`
+	typ, ok := peekType(data)
+	if !ok {
+		// Anything unusual (escapes, a non-string type, no type): let
+		// encoding/json decide, as it decides for the whole message.
+		var peek struct {
+			Type string `json:"type"`
+		}
+		if err := json.Unmarshal(data, &peek); err != nil {
+			return nil, fmt.Errorf("ari: decode event: %w: %v", ErrMalformed, err)
+		}
+		typ = peek.Type
 	}
-	if err := json.Unmarshal(data, &peek); err != nil {
-		return nil, fmt.Errorf("ari: decode event: %w: %v", ErrMalformed, err)
-	}
-	if peek.Type == "" {
+	if typ == "" {
 		return nil, fmt.Errorf("ari: decode event: %w: no type", ErrMalformed)
 	}
-	ev := newEvent(peek.Type)
+	ev := newEvent(typ)
 	if ev == nil {
 		var base EventBase
 		if err := json.Unmarshal(data, &base); err != nil {
@@ -325,9 +331,13 @@ func DecodeEvent(data []byte) (Event, error) {
 		return &UnknownEvent{EventBase: base, Raw: json.RawMessage(append([]byte(nil), data...))}, nil
 	}
 	if err := json.Unmarshal(data, ev); err != nil {
+		var syn *json.SyntaxError
+		if errors.As(err, &syn) {
+			return nil, fmt.Errorf("ari: decode event: %w: %v", ErrMalformed, err)
+		}
 		var base EventBase
 		_ = json.Unmarshal(data, &base) // best effort: the header for logs
-		base.Type = peek.Type
+		base.Type = typ
 		return &UnknownEvent{
 			EventBase: base,
 			Raw:       json.RawMessage(append([]byte(nil), data...)),
@@ -335,4 +345,137 @@ func DecodeEvent(data []byte) (Event, error) {
 		}, nil
 	}
 	return ev, nil
+}
+
+// peekType finds the string value of the top-level "type" key without
+// decoding the message: one pass that skips every other value. As
+// encoding/json does, it matches the key case-insensitively and keeps the
+// last occurrence. ok is false when the message is not a plain object, a
+// "type" key or value holds an escape, a "type" value is not a string, or
+// there is no "type", or the type is not printable ASCII: the caller then asks encoding/json, so the result
+// never differs from a full decode. It does not validate the rest: the
+// typed decode that follows does.
+func peekType(data []byte) (typ string, ok bool) {
+	i := skipSpace(data, 0)
+	if i >= len(data) || data[i] != '{' {
+		return "", false
+	}
+	i++
+	var found []byte
+	for {
+		i = skipSpace(data, i)
+		if i >= len(data) {
+			return "", false
+		}
+		if data[i] == '}' {
+			break
+		}
+		if data[i] == ',' {
+			i++
+			continue
+		}
+		if data[i] != '"' {
+			return "", false
+		}
+		key, next, esc := scanString(data, i)
+		if next < 0 {
+			return "", false
+		}
+		isType := len(key) == 4 && (key[0]|0x20) == 't' && (key[1]|0x20) == 'y' && (key[2]|0x20) == 'p' && (key[3]|0x20) == 'e'
+		if esc && len(key) >= 4 {
+			return "", false // an escaped key might spell "type"
+		}
+		i = skipSpace(data, next)
+		if i >= len(data) || data[i] != ':' {
+			return "", false
+		}
+		i = skipSpace(data, i+1)
+		if isType {
+			if i >= len(data) || data[i] != '"' {
+				return "", false
+			}
+			v, next, esc := scanString(data, i)
+			if next < 0 || esc || !plainASCII(v) {
+				return "", false // encoding/json would rewrite it
+			}
+			found, i = v, next
+			continue
+		}
+		if i = skipValue(data, i); i < 0 {
+			return "", false
+		}
+	}
+	if found == nil {
+		return "", false
+	}
+	return string(found), true
+}
+
+func plainASCII(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 || c >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// scanString reads the JSON string starting at b[i] == '"' and returns its
+// raw contents, the index after the closing quote (-1 if unterminated) and
+// whether it holds an escape.
+func scanString(b []byte, i int) (raw []byte, next int, esc bool) {
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			esc = true
+			j++
+		case '"':
+			return b[i+1 : j], j + 1, esc
+		}
+	}
+	return nil, -1, esc
+}
+
+// skipValue returns the index after the JSON value starting at b[i], or -1
+// when the message ends first. Nested strings are skipped whole, so
+// brackets inside them do not count.
+func skipValue(b []byte, i int) int {
+	depth := 0
+	for i < len(b) {
+		switch c := b[i]; c {
+		case '"':
+			_, next, _ := scanString(b, i)
+			if next < 0 {
+				return -1
+			}
+			i = next
+			if depth == 0 {
+				return i
+			}
+			continue
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+			if depth < 0 {
+				return i // the end of the enclosing object: an empty value
+			}
+			if depth == 0 {
+				return i + 1
+			}
+		case ',':
+			if depth == 0 {
+				return i
+			}
+		}
+		i++
+	}
+	return -1
 }

@@ -4,7 +4,8 @@
 # against the plain dialplan proves the load rig clean (DESIGN §8.10).
 #
 #   bench/load.sh [--levels 20,50,100,150,200] [--rounds 3] [--agents 4]
-#                 [--runs control,callflow,peer] [--app-level N] [-- BENCHRUN FLAGS]
+#                 [--runs control,callflow,peer] [--app-level N] [--no-pprof]
+#                 [-- BENCHRUN FLAGS]
 #
 # Installs what is missing (sip-tester, nodejs, npm, the Asterisk chroot via
 # scripts/asterisk/install.sh; npm ci in bench/peer), takes the machine-wide
@@ -12,11 +13,15 @@
 # bench/cmd/benchrun, prints its table, and stops everything it started on
 # exit or Ctrl-C. Must run as root (chroot). Results stay in the run folder
 # (BENCH_RUN_DIR, default a new /tmp/callflow-bench.*): report.txt and the
-# sipp stats, logs and scenarios of every run.
+# sipp stats, logs and scenarios of every run. callflow runs with --pprof:
+# CPU profiles of the whole load and a heap profile at the peak number of
+# calls land in callflow-N/pprof (cpu-top.txt, heap-top.txt); --no-pprof
+# turns that off.
 #
 # Variables: CALLFLOW_ASTERISK_ROOT (/var/lib/callflow/asterisk-root),
 # BENCH_RUN_DIR, BENCH_LOCK_WAIT seconds to wait for the Asterisk lock (900),
-# BENCH_CALLFLOW (callflow binary; default bin/callflow, else built).
+# BENCH_CALLFLOW (callflow binary; default: built from this tree into the run
+# folder, so the figures are always those of the code checked out).
 set -euo pipefail
 
 log() { printf 'load.sh: %s\n' "$*" >&2; }
@@ -32,6 +37,7 @@ rounds=3
 agents=4
 runs="control,callflow,peer"
 app_level=0
+pprof=1
 extra=()
 while (($# > 0)); do
 	case "$1" in
@@ -40,8 +46,9 @@ while (($# > 0)); do
 	--agents) agents="$2"; shift 2 ;;
 	--runs) runs="$2"; shift 2 ;;
 	--app-level) app_level="$2"; shift 2 ;;
+	--no-pprof) pprof=0; shift ;;
 	--) shift; extra=("$@"); break ;;
-	-h | --help) sed -n '2,20p' "${BASH_SOURCE[0]}"; exit 0 ;;
+	-h | --help) sed -n '2,26p' "${BASH_SOURCE[0]}"; exit 0 ;;
 	*) die "unknown argument $1 (see --help)" ;;
 	esac
 done
@@ -73,8 +80,8 @@ log "run folder $RUN"
 # --- callflow: run only when its binary has `serve`
 callflow_cmd=""
 callflow_skip=""
-CF="${BENCH_CALLFLOW:-$REPO/bin/callflow}"
-if [[ ! -x "$CF" ]]; then
+CF="${BENCH_CALLFLOW:-}"
+if [[ -z "$CF" ]]; then
 	CF="$RUN/callflow"
 	(cd "$REPO" && go build -o "$CF" ./cmd/callflow) || { callflow_skip="building cmd/callflow failed"; CF=""; }
 fi
@@ -98,6 +105,7 @@ ASTERISK_SIP_PORT="$(pick 15070)"
 ASTERISK_CUSTOMER_PORT="$(pick 15090)"
 ASTERISK_ARI_PASSWORD="$(od -An -tx1 -N12 /dev/urandom | tr -d ' \n')"
 API_PORT="$(pick 18080)"
+PPROF_PORT="$(pick 16060)"
 
 # --- Asterisk templates: deploy/asterisk plus agents 5..N in our own copy
 TEMPLATES="$RUN/templates"
@@ -160,6 +168,13 @@ if [[ -n "$CF" ]]; then
 		"$HERE/callflow/callflow.yaml.tmpl" >"$RUN/callflow.yaml"
 	callflow_cmd="$CF serve --config $RUN/callflow.yaml"
 fi
+callflow_pprof=""
+serve_help=""
+[[ -z "$CF" ]] || serve_help="$("$CF" serve -h 2>&1 || true)" # -h exits 2
+if ((pprof)) && [[ "$serve_help" == *"-pprof"* ]]; then
+	callflow_pprof="127.0.0.1:$PPROF_PORT"
+	callflow_cmd="$callflow_cmd --pprof $callflow_pprof"
+fi
 peer_cmd="node $HERE/peer/peer.js --url http://127.0.0.1:$ASTERISK_HTTP_PORT --user callflow --pass $ASTERISK_ARI_PASSWORD --agents $agents_csv"
 
 "$RUN/benchrun" \
@@ -168,6 +183,7 @@ peer_cmd="node $HERE/peer/peer.js --url http://127.0.0.1:$ASTERISK_HTTP_PORT --u
 	-asterisk-pid "$APID" -run-dir "$RUN" -levels "$levels" -rounds "$rounds" \
 	-app-level "$app_level" -runs "$runs" \
 	-peer "$peer_cmd" -callflow "$callflow_cmd" -callflow-skip "$callflow_skip" \
+	-callflow-pprof "$callflow_pprof" \
 	"${extra[@]}" &
 bench_pid=$!
 wait "$bench_pid"

@@ -40,9 +40,14 @@ type Timing struct {
 
 // DefaultTiming fits the control dialplan (Read waits 10 s for the digit,
 // Record takes at most 3 s, so # must come before that) and the benchmark
-// flow.
+// flow. PressAfter must exceed an agent's ring and talk time (benchrun's
+// 0.5 s and -talk 4 s) with a margin: a presser that a free agent serves at
+// once must have heard the agent hang up before it presses 1, or the
+// agent's BYE lands while it "speaks" and sipp fails the call (the two
+// failed calls per run seen with PressAfter 3 s were exactly that, in both
+// applications). See MinPressAfter.
 var DefaultTiming = Timing{
-	PressAfter: 3 * time.Second,
+	PressAfter: 6 * time.Second,
 	Speak:      2 * time.Second,
 	ByeTimeout: 20 * time.Second,
 	MaxWait:    25 * time.Second,
@@ -61,10 +66,18 @@ func (t Timing) Validate() error {
 	return nil
 }
 
+// MinPressAfter is the shortest PressAfter at which a presser served by an
+// agent the moment it joins the queue is done with the agent before it
+// presses 1: the agent's ring plus talk, plus a second for the answer, the
+// bridge and the BYE to travel.
+func MinPressAfter(ring, talk time.Duration) time.Duration {
+	return ring + talk + time.Second
+}
+
 // HoldTime is roughly how long one call of kind k lasts, used to size rates.
 func (t Timing) HoldTime(k Kind) time.Duration {
 	if k == Presser {
-		return t.PressAfter + t.Speak + 2*digitGap + 3*time.Second
+		return t.PressAfter + t.Speak + digitGap + 3*time.Second
 	}
 	return t.MaxWait
 }
@@ -266,7 +279,11 @@ func scenarioTemplate(name, port, body string) *template.Template {
 
 // A presser still waiting may be served by an agent first: the agent's
 // hang-up (the application's BYE) before the press ends the call as a
-// success. A BYE while it speaks is a failure (the message was cut).
+// success. A BYE while it speaks is a failure (the message was cut). After
+// # the scenario waits for the BYE at once: sipp fails a BYE that arrives
+// during a <pause> as unexpected, and an application that ends the
+// recording on # hangs up while the # capture still plays (the control
+// dialplan did so for every presser once PressAfter was 6 s).
 var pressTemplate = scenarioTemplate("press", "[rtpstream_audio_port]", `  <recv request="BYE" timeout="{{.PressAfterMS}}" ontimeout="press"/>
 `+okToBye+`  <nop next="end"/>
   <label id="press"/>
@@ -276,7 +293,6 @@ var pressTemplate = scenarioTemplate("press", "[rtpstream_audio_port]", `  <recv
   <pause milliseconds="{{.SpeakMS}}"/>
   <nop><action><exec rtp_stream="pause"/></action></nop>
   <nop><action><exec play_pcap_audio="{{.Pound}}"/></action></nop>
-  <pause milliseconds="{{.GapMS}}"/>
   <recv request="BYE" timeout="{{.ByeTimeoutMS}}"/>
 `+okToBye+`  <label id="end"/>
 `)

@@ -34,8 +34,8 @@ func TestWrite(t *testing.T) {
 				`<exec rtp_stream="speech.alaw,-1,8"/>`,
 				`<pause milliseconds="1500"/>`,
 				`<exec rtp_stream="pause"/>`,
-				`<exec play_pcap_audio="pcap/dtmf_2833_pound.pcap"/>`,
-				`<recv request="BYE" timeout="9000"/>`,
+				// No pause between # and the wait for the BYE.
+				"<exec play_pcap_audio=\"pcap/dtmf_2833_pound.pcap\"/></action></nop>\n  <recv request=\"BYE\" timeout=\"9000\"/>",
 				`<recv request="BYE" timeout="4000" ontimeout="press"/>`,
 			},
 			notWant: []string{"timewait", "{{", "@PORT@"},

@@ -2,14 +2,19 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
+
+	"github.com/callflow/callflow/bench/measure"
 )
 
 // ari is the few ARI requests benchrun makes itself.
@@ -80,6 +85,31 @@ func (a ari) waitIdle(ctx context.Context, timeout time.Duration) (int, error) {
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
+}
+
+// callerChannels counts the channels on Asterisk that are not agent legs:
+// the callers the application under test serves right now.
+func (a ari) callerChannels(ctx context.Context) (int, error) {
+	code, body, err := a.get(ctx, "/channels")
+	if err != nil {
+		return 0, err
+	}
+	if code != http.StatusOK {
+		return 0, fmt.Errorf("ari: GET /channels: status %d", code)
+	}
+	var chans []struct {
+		Name string `json:"name"`
+	}
+	if err := json.Unmarshal(body, &chans); err != nil {
+		return 0, fmt.Errorf("ari: GET /channels: %w", err)
+	}
+	n := 0
+	for _, c := range chans {
+		if !strings.HasPrefix(c.Name, "PJSIP/agent") {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // countJSONArray counts the top-level objects of a JSON array of objects.
@@ -171,4 +201,36 @@ func (a *app) exitErr() error {
 		return fmt.Errorf("app exited early: %w", a.err)
 	}
 	return errors.New("app exited early")
+}
+
+// writeProfileTops writes `go tool pprof -top` of the merged CPU profiles
+// (cpu-top.txt flat, cpu-cum.txt cumulative) and of the peak heap profile's
+// in-use space (heap-top.txt) into dir/pprof, for the report. Failures are
+// logged: the profiles stay for a manual look.
+func writeProfileTops(dir, binary string, res measure.ProfileResult) {
+	type job struct {
+		out  string
+		args []string
+	}
+	var jobs []job
+	if len(res.CPUFiles) > 0 {
+		jobs = append(jobs,
+			job{"cpu-top.txt", append([]string{"tool", "pprof", "-top", "-nodecount=30", binary}, res.CPUFiles...)},
+			job{"cpu-cum.txt", append([]string{"tool", "pprof", "-top", "-cum", "-nodecount=40", binary}, res.CPUFiles...)})
+	} else {
+		logf("pprof: no CPU profiles")
+	}
+	if res.HeapFile != "" {
+		jobs = append(jobs, job{"heap-top.txt", []string{"tool", "pprof", "-top", "-sample_index=inuse_space", "-nodecount=30", binary, res.HeapFile}})
+	}
+	for _, j := range jobs {
+		out, err := exec.Command("go", j.args...).CombinedOutput()
+		if err != nil {
+			logf("pprof: %s: %v: %s", j.out, err, out)
+			continue
+		}
+		if err := os.WriteFile(filepath.Join(dir, "pprof", j.out), out, 0o644); err != nil {
+			logf("pprof: %v", err)
+		}
+	}
 }

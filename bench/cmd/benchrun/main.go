@@ -47,6 +47,7 @@ type options struct {
 	peerCmd                  string // "" skips the peer
 	callflowCmd              string // "" skips callflow
 	callflowSkip             string // why callflow is skipped
+	callflowPprof            string // callflow's --pprof address: profile it under the load
 	apps                     string // which application runs: control,callflow,peer
 }
 
@@ -75,6 +76,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.peerCmd, "peer", "", "command line of the Node peer (space separated; {agents} is replaced)")
 	fs.StringVar(&o.callflowCmd, "callflow", "", "command line of callflow serve (space separated)")
 	fs.StringVar(&o.callflowSkip, "callflow-skip", "", "callflow is not run, for this reason")
+	fs.StringVar(&o.callflowPprof, "callflow-pprof", "", "callflow's --pprof address: take CPU and heap profiles under the load")
 	fs.StringVar(&o.apps, "runs", "control,callflow,peer", "runs to make, comma separated")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -96,8 +98,15 @@ func parseFlags(args []string) (options, error) {
 	case len(o.agentPorts) == 0:
 		return o, errors.New("-agent-ports: at least one agent")
 	}
+	if minPress := loadgen.MinPressAfter(agentRing, o.talk); o.timing.PressAfter < minPress {
+		return o, fmt.Errorf("-press-after %v: must be at least %v (agent ring %v + -talk %v + 1 s), or a presser an idle agent serves at once is still talking when it presses",
+			o.timing.PressAfter, minPress, agentRing, o.talk)
+	}
 	return o, o.timing.Validate()
 }
+
+// agentRing is how long the agents' UAS rings before answering.
+const agentRing = 500 * time.Millisecond
 
 func parseInts(s string) ([]int, error) {
 	var out []int
@@ -231,6 +240,7 @@ type runMeasure struct {
 	agentCalls     int
 	wall           time.Duration
 	appExitedEarly bool
+	profile        *measure.ProfileResult // callflow with -callflow-pprof only
 }
 
 // measureRun places the load at level: against the control dialplan when
@@ -267,7 +277,7 @@ func measureRun(ctx context.Context, o options, a ari, name string, level int, a
 	}()
 	if argv != nil {
 		for _, p := range o.agentPorts {
-			u, err := sipptest.StartUAS(ctx, sipptest.UASOptions{Port: p, Mode: sipptest.Answer, RingFor: 500 * time.Millisecond, Hold: o.talk})
+			u, err := sipptest.StartUAS(ctx, sipptest.UASOptions{Port: p, Mode: sipptest.Answer, RingFor: agentRing, Hold: o.talk})
 			if err != nil {
 				return m, fmt.Errorf("%s: agent on %d: %w", name, p, err)
 			}
@@ -296,6 +306,23 @@ func measureRun(ctx context.Context, o options, a ari, name string, level int, a
 		}
 	}
 
+	var prof *measure.Profiling
+	if proc != nil && name == "callflow" && o.callflowPprof != "" {
+		prof, err = measure.Profile(ctx, measure.ProfileOptions{
+			Addr: o.callflowPprof, Dir: filepath.Join(dir, "pprof"),
+			Calls: a.callerChannels,
+		}, logf)
+		if err != nil {
+			obs.Close()
+			return m, fmt.Errorf("%s: %w", name, err)
+		}
+		defer func() {
+			if prof != nil {
+				prof.Stop()
+			}
+		}()
+	}
+
 	ext := o.extension
 	if argv == nil {
 		ext = "control"
@@ -313,6 +340,12 @@ func measureRun(ctx context.Context, o options, a ari, name string, level int, a
 	m.leftChannels, err = a.waitIdle(ctx, 30*time.Second)
 	if err != nil {
 		logf("%s: %v", name, err)
+	}
+	if prof != nil {
+		res := prof.Stop()
+		prof = nil
+		m.profile = &res
+		writeProfileTops(dir, argv[0], res)
 	}
 	if proc != nil {
 		select {

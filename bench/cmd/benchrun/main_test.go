@@ -90,6 +90,16 @@ func TestReportRender(t *testing.T) {
 			},
 		},
 		{
+			name: "profiled callflow",
+			rep: report{started: time.Now(), level: 20, control: []runMeasure{ctl}, apps: []runMeasure{func() runMeasure {
+				m := cf
+				m.profile = &measure.ProfileResult{Base: measure.HeapSample{Calls: 0, HeapAlloc: 4 << 20},
+					Samples: []measure.HeapSample{{Calls: 10, HeapAlloc: 4<<20 + 10*16<<10}, {Calls: 20, HeapAlloc: 4<<20 + 20*16<<10}}}
+				return m
+			}(), peer}},
+			want: []string{"heap KiB per call|-|16.0|-|-", "calls at heap peak|-|20|-|-"},
+		},
+		{
 			name: "callflow skipped",
 			rep:  report{started: time.Now(), level: 20, control: []runMeasure{ctl}, apps: []runMeasure{{name: "callflow", skipped: "no serve"}, peer}},
 			want: []string{"callflow: skipped: no serve", "app CPU s|-|-|1.00|-"},
@@ -115,6 +125,31 @@ func TestReportRender(t *testing.T) {
 				if !strings.Contains(out, w) {
 					t.Errorf("report lacks %q:\n%s", w, out)
 				}
+			}
+		})
+	}
+}
+
+func TestParseFlagsPressAfter(t *testing.T) {
+	base := []string{"-ari-pass", "x", "-asterisk-pid", "1", "-run-dir", "/tmp/x"}
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr string
+	}{
+		{name: "defaults", args: nil},
+		{name: "press before the agent hangs up", args: []string{"-press-after", "3s"}, wantErr: "must be at least 5.5s"},
+		{name: "shorter talk allows an earlier press", args: []string{"-press-after", "3s", "-talk", "1s"}},
+		{name: "longer talk needs a later press", args: []string{"-talk", "5s"}, wantErr: "must be at least 6.5s"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := parseFlags(append(append([]string{}, base...), tc.args...))
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Fatalf("err = %v", err)
+			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Fatalf("err = %v, want %q", err, tc.wantErr)
 			}
 		})
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -71,6 +72,13 @@ func (r report) render() string {
 		{"DTMF without action", func(m runMeasure) float64 { return float64(m.latency.Unpaired) }, "%.0f", false},
 		{"Asterisk CPU s", func(m runMeasure) float64 { return m.asteriskCPU.Seconds() }, "%.2f", true},
 		{"app CPU % of Asterisk", func(m runMeasure) float64 { return pct(m.appCPU, m.asteriskCPU) }, "%.1f", false},
+		{"heap KiB per call", heapPerCall, "%.1f", false},
+		{"calls at heap peak", func(m runMeasure) float64 {
+			if m.profile == nil {
+				return math.NaN()
+			}
+			return float64(m.profile.Peak().Calls)
+		}, "%.0f", false},
 		{"agent calls", func(m runMeasure) float64 { return float64(m.agentCalls) }, "%.0f", false},
 		{"run wall s", func(m runMeasure) float64 { return m.wall.Seconds() }, "%.0f", true},
 	}
@@ -85,13 +93,15 @@ func (r report) render() string {
 				cells = append(cells, "-")
 			case rw.val == nil:
 				cells = append(cells, fmt.Sprintf("%d/%d", c.m.load.Successful(), c.m.load.Planned()))
+			case math.IsNaN(rw.val(c.m)):
+				cells = append(cells, "-")
 			default:
 				cells = append(cells, fmt.Sprintf(rw.fmt, rw.val(c.m)))
 			}
 		}
 		ratio := "-"
 		if cfOK && peerOK && rw.val != nil {
-			if p := rw.val(peer); p != 0 {
+			if p := rw.val(peer); p != 0 && !math.IsNaN(p) && !math.IsNaN(rw.val(cf)) {
 				ratio = fmt.Sprintf("%.2f", rw.val(cf)/p)
 			}
 		}
@@ -111,6 +121,19 @@ func (r report) render() string {
 	}
 	fmt.Fprintf(&b, "total wall time %v\n", time.Since(r.started).Round(time.Second))
 	return b.String()
+}
+
+// heapPerCall is the live heap each served call adds, from the pprof heap
+// samples (NaN when the run was not profiled).
+func heapPerCall(m runMeasure) float64 {
+	if m.profile == nil {
+		return math.NaN()
+	}
+	b, ok := m.profile.BytesPerCall()
+	if !ok {
+		return math.NaN()
+	}
+	return b / 1024
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
