@@ -1,22 +1,63 @@
 #!/usr/bin/env bash
-# The main job. Runs every shipped example flow in the simulator with its
-# scenario and prints the story of each call: what the caller heard and
-# pressed, where they stood in line, the callback registered and how it was
-# dialled (agent first, then the customer with the queue's caller ID).
+# The main job: one real call through a real Asterisk 22, told as a story.
+#
+#   scripts/demo.sh [CALLFLOW_BINARY] [--sim] [--keep] [-v]
+#
+# Installs what it needs (scripts/deps.sh: sipp, mmdebstrap; the Asterisk
+# chroot is built by scripts/asterisk/install.sh on first use), then runs
+# cmd/demo: Asterisk in its chroot, a busy agent phone and a customer phone
+# (sipp UAS), `callflow serve` with the voicemail experience, and a sipp
+# caller who waits in the queue, presses 1, records a message and presses #.
+# The agent is then made available; callflow calls the agent, plays the
+# whisper and the message, and calls the customer back with the queue's
+# caller ID. Everything is stopped again, also on failure or Ctrl-C.
+#
+# --sim also runs the five example experiences in the simulator afterwards.
+# Needs root (chroot, mount) and Go.
 set -euo pipefail
-bin=${1:-bin/callflow}
 cd "$(dirname "$0")/.."
 
-run() {
-  local title=$1 flow=$2 scenario=$3
-  printf '\n=== %s\n    flow %s, scenario %s\n\n' "$title" "$flow" "$scenario"
-  "$bin" simulate --config examples/config/sim.yaml \
-    --flow "examples/flows/$flow.yaml" --scenario "examples/scenarios/$scenario.yaml"
-}
+bin=bin/callflow
+if [[ $# -gt 0 && $1 != -* ]]; then
+  bin=$1
+  shift
+fi
+sim=0
+demo_args=()
+for a in "$@"; do
+  case $a in
+    --sim) sim=1 ;;
+    --keep | -v) demo_args+=("$a") ;;
+    *) echo "demo.sh: unknown option $a" >&2; exit 2 ;;
+  esac
+done
 
-run "(a) callback as the only option" callback-only callback-only
-run "(b) callback offered in the IVR before the queue" ivr-offer ivr-offer
-run "(c) Czech and Slovak numbers only, premium rate refused" number-policy number-policy
-run "(d) voicemail played to the agent before the callback" voicemail voicemail
-run "(e) decline: back to the same place in line" decline decline
-run "(e) hang-up while the callback is reserved: an abandon" decline decline-hangup
+if [[ "$(id -u)" != 0 ]]; then
+  echo "demo.sh: the real call needs root (Asterisk runs in a chroot); try: sudo make demo" >&2
+  exit 1
+fi
+./scripts/deps.sh
+./scripts/asterisk/install.sh >/dev/null
+
+demo=$(mktemp -d "${TMPDIR:-/tmp}/callflow-demo-bin.XXXXXX")
+trap 'rm -rf "$demo"' EXIT
+go build -o "$demo/demo" ./cmd/demo
+
+echo "=== A real call: voicemail played to the agent, then the callback"
+echo
+"$demo/demo" --callflow "$bin" "${demo_args[@]}"
+
+if [[ $sim == 1 ]]; then
+  run() {
+    local title=$1 flow=$2 scenario=$3
+    printf '\n=== simulator: %s\n    flow %s, scenario %s\n\n' "$title" "$flow" "$scenario"
+    "$bin" simulate --config examples/config/sim.yaml \
+      --flow "examples/flows/$flow.yaml" --scenario "examples/scenarios/$scenario.yaml"
+  }
+  run "(a) callback as the only option" callback-only callback-only
+  run "(b) callback offered in the IVR before the queue" ivr-offer ivr-offer
+  run "(c) Czech and Slovak numbers only, premium rate refused" number-policy number-policy
+  run "(d) voicemail played to the agent before the callback" voicemail voicemail
+  run "(e) decline: back to the same place in line" decline decline
+  run "(e) hang-up while the callback is reserved: an abandon" decline decline-hangup
+fi

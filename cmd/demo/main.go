@@ -1,0 +1,192 @@
+// Command demo places one real call through a real Asterisk 22 and tells
+// what happened: the voicemail experience end to end.
+//
+// It starts Asterisk in its chroot (internal/asterisktest), an agent phone
+// that is busy and a customer phone (sipp UAS), and `callflow serve` with
+// the voicemail flow. A sipp caller from +420601111222 waits in queue
+// "support", presses 1, records a short message, presses # and is hung up
+// on after the confirmation. Then the agent becomes available: callflow
+// calls the agent, plays the whisper and the message, and calls the
+// customer back with the queue's caller ID. The story is printed from
+// callflow's trace and what the phones saw. Everything started is stopped
+// again, also on failure and on Ctrl-C.
+//
+//	go run ./cmd/demo [--callflow bin/callflow] [--keep]
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/callflow/callflow/clock"
+	"github.com/callflow/callflow/internal/asterisktest"
+	"github.com/callflow/callflow/internal/e2etest"
+	"github.com/callflow/callflow/internal/sipptest"
+	"github.com/callflow/callflow/media"
+)
+
+// The demo's cast.
+const (
+	callerNumber = "+420601111222"
+	queueName    = "support"
+)
+
+// demoTimeout bounds the whole demo after Asterisk is up.
+const demoTimeout = 3 * time.Minute
+
+func main() {
+	bin := flag.String("callflow", "", "callflow binary to run (default: build ./cmd/callflow)")
+	keep := flag.Bool("keep", false, "keep the service's folder (config, trace, log, store, recording)")
+	verbose := flag.Bool("v", false, "print progress of Asterisk and the phones")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Stdout, *bin, *keep, *verbose); err != nil {
+		fmt.Fprintf(os.Stderr, "demo: %v\n", err)
+		stop()
+		os.Exit(1)
+	}
+}
+
+// run is the demo; every deferred step runs on every exit path.
+func run(ctx context.Context, out io.Writer, bin string, keep, verbose bool) (err error) {
+	logf := func(string, ...any) {}
+	if verbose {
+		logf = func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) }
+	}
+	say := func(f string, a ...any) { fmt.Fprintf(out, "demo: "+f+"\n", a...) }
+
+	say("starting Asterisk 22 (chroot %s; built on first use)", asterisktest.DefaultRoot)
+	ast, err := asterisktest.Start(ctx, asterisktest.Options{Logf: logf})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if serr := ast.Stop(); serr != nil && err == nil {
+			err = serr
+		}
+		say("stopped Asterisk")
+	}()
+	ctx, cancel := context.WithTimeout(ctx, demoTimeout)
+	defer cancel()
+
+	agent, err := e2etest.StartPhone(ctx, "agent1", sipptest.UASOptions{Port: ast.AgentPorts[0], Mode: sipptest.Busy, Logf: logf})
+	if err != nil {
+		return err
+	}
+	defer agent.Stop()
+	customer, err := e2etest.StartPhone(ctx, "customer", sipptest.UASOptions{Port: ast.CustomerPort, Mode: sipptest.Answer, Hold: 3 * time.Second, Logf: logf})
+	if err != nil {
+		return err
+	}
+	defer customer.Stop()
+	say("agent phone PJSIP/agent1 is busy; customer phone answers and talks for 3 s")
+
+	svc, err := e2etest.Start(ctx, ast, e2etest.Options{Binary: bin, Agents: 1, KeepDir: keep, LogLevel: "warn", Logf: logf})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if serr := svc.Stop(); serr != nil && err == nil {
+			err = serr
+		}
+		if keep {
+			say("kept %s (trace.txt, callflow.log, callflow.db, media/)", svc.Dir)
+		}
+	}()
+	say("callflow serving (api %s, trace %s)", svc.APIURL, svc.TracePath)
+
+	sc := &scene{ctx: ctx, svc: svc, agent: agent, customer: customer, say: say}
+	if err := sc.play(ast); err != nil {
+		fmt.Fprintln(out)
+		fmt.Fprint(out, sc.tell())
+		return fmt.Errorf("%w\n--- callflow log (tail)\n%s", err, svc.LogTail(30))
+	}
+	fmt.Fprintln(out)
+	fmt.Fprint(out, sc.tell())
+	fmt.Fprintln(out)
+	return nil
+}
+
+// scene is the call and what it left behind.
+type scene struct {
+	ctx             context.Context
+	svc             *e2etest.Service
+	agent, customer *e2etest.Phone
+	say             func(string, ...any)
+
+	availableAt time.Time     // when the agent was made available
+	recording   time.Duration // the message's measured length
+	events      []e2etest.Event
+}
+
+func (sc *scene) play(ast *asterisktest.Asterisk) error {
+	sc.say("calling extension %s from %s: wait, press 1, speak 6 s, press #", e2etest.ExtVoicemail, callerNumber)
+	call := e2etest.StartCaller(sc.ctx, sipptest.Caller{Extension: e2etest.ExtVoicemail, From: callerNumber, Events: []sipptest.Step{
+		sipptest.Pause(8 * time.Second), sipptest.DTMF("1"),
+		sipptest.Audio(6 * time.Second), sipptest.DTMF("#"),
+		sipptest.ExpectBye(),
+	}}, ast.SIPPort)
+	defer func() { sc.events, _ = sc.svc.Trace() }()
+
+	reg, err := sc.svc.WaitEvent(sc.ctx, e2etest.Match{Source: "queue", Kind: "registered"})
+	if err != nil {
+		return fmt.Errorf("no callback registered: %w", err)
+	}
+	res, err := call.Wait(time.Minute)
+	if res.Dir != "" {
+		defer res.Cleanup()
+	}
+	if err != nil {
+		return fmt.Errorf("caller: %w\n%s", err, res.Errors)
+	}
+	if rec, err := sc.svc.WaitEvent(sc.ctx, e2etest.Match{Call: reg.Call, Source: "flow", Kind: "record"}); err == nil {
+		sc.recording = sc.measure(strings.TrimPrefix(rec.Attrs["recording"], "recording:"))
+	}
+
+	sc.say("the caller has hung up; making the agent available")
+	if err := sc.agent.SetMode(sc.ctx, sipptest.Answer, 0); err != nil {
+		return err
+	}
+	sc.availableAt = time.Now()
+	end, err := sc.svc.WaitEvent(sc.ctx, e2etest.Match{Call: "cb-1", Source: "callback", Kind: "completed"})
+	if err != nil {
+		return fmt.Errorf("callback did not complete: %w", err)
+	}
+	sc.say("callback completed at %s", end.At.Format("15:04:05"))
+	return nil
+}
+
+// measure returns the duration of a stored recording, 0 when unreadable.
+func (sc *scene) measure(name string) time.Duration {
+	st, err := media.Open(sc.svc.MediaDir, 0, clock.Real{})
+	if err != nil {
+		return 0
+	}
+	f, _, err := st.Open(name)
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	d, _, _, err := media.WAVInfo(f)
+	if err != nil {
+		return 0
+	}
+	return d
+}
+
+// tell renders the story of the scene.
+func (sc *scene) tell() string {
+	return Story(StoryInput{
+		Events: sc.events, Caller: callerNumber, Queue: queueName, ANI: sc.svc.ANI,
+		Recording: sc.recording, AgentAvailable: sc.availableAt,
+		AgentCalls: sc.agent.Calls(), CustomerCalls: sc.customer.Calls(),
+	})
+}
