@@ -137,7 +137,8 @@ func TestParsePrompt(t *testing.T) {
 		{"sound injection", "sound:beep&hangup", "", "not allowed"},
 		{"recording with slash", "recording:a/b", "", "invalid recording name"},
 		{"digits with letter", "digits:12a", "", "want only 0-9"},
-		{"digits plus", "digits:+420", "", "want only 0-9"},
+		{"digits plus inside", "digits:42+0", "", "want only 0-9"},
+		{"digits plus only", "digits:+", "", "empty digits"},
 		{"digits too many", "digits:" + strings.Repeat("1", 65), "", "more than 64"},
 		{"number float", "number:1.5", "", "not an integer"},
 		{"number overflow", "number:99999999999999999999", "", "not an integer"},
@@ -165,6 +166,18 @@ func TestParsePrompt(t *testing.T) {
 				t.Fatalf("Split(%q) = %q, %q, %v", got, k, v, err)
 			}
 		})
+	}
+}
+
+// An E.164 number read as digits: the plus is accepted and not spoken.
+func TestDigitsE164(t *testing.T) {
+	p, err := ParsePrompt("digits:+420601111222")
+	if err != nil || p != "digits:+420601111222" {
+		t.Fatalf("ParsePrompt = %q, %v", p, err)
+	}
+	k, v, err := Split(p)
+	if err != nil || k != Digits || v != "420601111222" {
+		t.Fatalf("Split = %q, %q, %v; want digits 420601111222", k, v, err)
 	}
 }
 

@@ -36,7 +36,8 @@ var kinds = []Kind{Sound, Recorded, Digits, Number, Silence, Tone}
 //	sound:NAME      NAME is one or more '/'-separated segments of [A-Za-z0-9._-]
 //	                (e.g. sound:hello-world, sound:digits/1), no "..", no leading '/'
 //	recording:NAME  NAME is a valid recording name (see ValidateName)
-//	digits:D        1 to 64 of 0-9 * #
+//	digits:D        1 to 64 of 0-9 * #, after an optional leading '+' (the
+//	                plus of an E.164 number is not spoken: digits:+420601 reads 420601)
 //	number:N        an integer (optionally negative) that fits in 64 bits
 //	silence:S       seconds, 0 < S <= 600, decimals allowed (silence:0.5)
 //	tone:NAME       [a-z0-9_-]+ (e.g. tone:beep)
@@ -80,6 +81,9 @@ func Split(p adapter.Prompt) (Kind, string, error) {
 	if err := checkValue(k, v); err != nil {
 		return "", "", fmt.Errorf("prompt %q: %w", p, err)
 	}
+	if k == Digits {
+		v = strings.TrimPrefix(v, "+")
+	}
 	return k, v, nil
 }
 
@@ -115,6 +119,10 @@ func checkValue(k Kind, v string) error {
 	case Recorded:
 		return ValidateName(v)
 	case Digits:
+		v = strings.TrimPrefix(v, "+")
+		if v == "" {
+			return fmt.Errorf("empty %s", k)
+		}
 		if len(v) > maxDigits {
 			return fmt.Errorf("more than %d digits", maxDigits)
 		}
