@@ -158,6 +158,25 @@ type OriginateRequest struct {
 	Timeout time.Duration
 	// Tag names the purpose in logs and traces ("agent", "customer").
 	Tag string
+	// ID, when set, is the id the new call gets (Asterisk channel id,
+	// simulator call id): the caller chooses it so it can be written down
+	// before the call exists (DESIGN §4). It must be unique, at most 64
+	// characters of [A-Za-z0-9._-]. Empty: the driver chooses.
+	ID string
+}
+
+// Attacher is implemented by switches that can take control of a call that
+// exists on the switch but not in this process, such as a leg originated by
+// a process that crashed. Callers test for it with a type assertion; a
+// switch without it cannot tell whether such legs still live.
+type Attacher interface {
+	// Attach returns the call with the given id as it is now: ringing
+	// (originated, not answered yet) or answered. Its events are watched
+	// from before the switch is asked, so a hang-up racing the attach is
+	// seen. It returns an error wrapping ErrNotFound when the switch has no
+	// such call, ErrClosed when the switch cannot be reached. Attaching a
+	// call this process already controls returns that call.
+	Attach(ctx context.Context, id string) (Call, error)
 }
 
 // BridgeKind selects how a bridge mixes media.

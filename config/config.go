@@ -37,6 +37,8 @@ type Config struct {
 	// Queue holds the queues (in file order, each WithDefaults applied) and
 	// the trunks callbacks dial through.
 	Queue queue.Config
+	// Faults are crash points for tests (see FaultsConfig); zero: none.
+	Faults FaultsConfig
 
 	secrets []secretRef // *_file entries Load reads
 }

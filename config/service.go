@@ -44,6 +44,7 @@ func (d *decoder) top(c *Config, n ast.Node) {
 		"log":    func(v ast.Node) { d.log(c, v) },
 		"trunks": func(v ast.Node) { d.trunks(c, v) },
 		"queues": func(v ast.Node) { d.queues(c, v) },
+		"faults": func(v ast.Node) { d.faults(c, v) },
 	})
 	if switchN == nil {
 		d.errorf(n, "switch: section is required (switch: {type: asterisk | freeswitch | sim})")

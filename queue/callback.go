@@ -25,8 +25,17 @@ type cbRun struct {
 	q   *queueState
 	ag  *agent
 	cb  store.Callback
-	n   int // the customer attempt this run makes
-	log *zap.Logger
+	// n is this dispatch's attempt number in the attempt log: the next
+	// customer attempt, and past every number that already logged a
+	// customer leg, so a customer called again after an interruption (which
+	// uses up no attempt) is called by a new, logged attempt number.
+	// Dispatches that never reached the customer (agent did not answer)
+	// share the number.
+	n int
+	// used is the attempt count the callback has when this dispatch's
+	// customer attempt counts (busy, no answer, failed, connected).
+	used int
+	log  *zap.Logger
 }
 
 // runCallback dispatches a callback for which an agent has been reserved:
@@ -39,8 +48,22 @@ func (e *Engine) runCallback(en *entry, ag *agent) {
 	if !ok {
 		return
 	}
-	r := &cbRun{e: e, ctx: ctx, en: en, q: en.q, ag: ag, cb: cb, n: cb.Attempts + 1,
+	r := &cbRun{e: e, ctx: ctx, en: en, q: en.q, ag: ag, cb: cb, n: cb.Attempts + 1, used: cb.Attempts + 1,
 		log: e.log.With(zap.String("queue", en.q.cfg.Name), zap.Int64("callback_id", cb.ID))}
+	atts, err := e.st.Attempts(ctx, cb.ID)
+	if err != nil {
+		r.log.Error("read attempt log", zap.Error(err))
+		e.mu.Lock()
+		en.busy = false
+		e.mu.Unlock()
+		e.freeAgent(ag, 0)
+		return
+	}
+	for _, a := range atts {
+		if a.Leg == store.LegCustomer {
+			r.n = max(r.n, a.N+1)
+		}
+	}
 	// The number policy is checked again right before dialling.
 	if _, err := r.q.cfg.Callback.NumberPolicy.Check(cb.Number); err != nil {
 		r.finish(store.Registered, store.Failed, "number refused: "+err.Error(), false)
@@ -90,13 +113,42 @@ func (r *cbRun) attrs(kv ...string) map[string]string {
 	return m
 }
 
-// startLeg records a leg about to be dialled.
-func (r *cbRun) startLeg(leg, endpoint, ani string) int64 {
-	id, err := r.e.st.StartAttempt(r.ctx, store.Attempt{CallbackID: r.cb.ID, N: r.n, Leg: leg, Endpoint: endpoint, ANI: ani, StartedAt: r.e.clk.Now()})
+// startLeg commits a leg about to be dialled, with the channel id it will
+// get, before it is originated; it returns the attempt row and that id.
+func (r *cbRun) startLeg(leg, endpoint, ani string) (int64, string, error) {
+	ch := r.e.legID(r.cb.ID, r.n, leg)
+	id, err := r.e.st.StartAttempt(r.ctx, store.Attempt{CallbackID: r.cb.ID, N: r.n, Leg: leg, Endpoint: endpoint, ANI: ani, ChannelID: ch, StartedAt: r.e.clk.Now()})
 	if err != nil {
-		r.log.Error("record attempt", zap.String("leg", leg), zap.Error(err))
+		return 0, "", fmt.Errorf("record %s leg: %w", leg, err)
 	}
-	return id
+	return id, ch, nil
+}
+
+// unrecorded ends a dispatch whose next leg could not be committed: nothing
+// is dialled without its log line.
+func (r *cbRun) unrecorded(err error, legs ...adapter.Call) {
+	r.log.Error("callback dispatch stopped", zap.Error(err))
+	for _, c := range legs {
+		r.hangup(c)
+	}
+	r.e.freeAgent(r.ag, 0)
+	r.finish(store.Dialing, store.Registered, "attempt could not be recorded", false)
+}
+
+// interrupt hands a dispatch that lost the switch to reconciliation: its
+// open legs are checked (and hung up) once the switch answers again, and
+// the callback goes back to its place without using an attempt. The agent
+// stays held until then.
+func (r *cbRun) interrupt(err error) {
+	r.log.Warn("callback dispatch interrupted: switch unreachable", zap.Error(err))
+	r.e.emitCB(r.cb, "interrupting", "switch unreachable", r.attrs())
+	r.e.mu.Lock()
+	r.ag.state = agentBusy
+	r.ag.held++
+	r.en.reconciling = true
+	r.e.mu.Unlock()
+	rc := &recon{en: r.en, held: []*agent{r.ag}}
+	r.e.clk.Go(func() { r.e.reconcile(rc) })
 }
 
 func (r *cbRun) endLeg(id int64, call adapter.Call, outcome string, cause adapter.Cause) {
@@ -128,7 +180,7 @@ func (r *cbRun) finish(from, to store.State, why string, used bool) {
 		ch.NextAt = ch.At.Add(r.q.cfg.Callback.RetryInterval)
 	}
 	if used {
-		n := r.n
+		n := r.used
 		ch.Attempts = &n
 	}
 	upd, err := r.e.st.Transition(ctx, r.cb.ID, from, to, ch)
@@ -161,7 +213,7 @@ func (r *cbRun) finish(from, to store.State, why string, used bool) {
 
 // customerFailed applies the retry policy to a customer leg that failed.
 func (r *cbRun) customerFailed(out string) {
-	if slices.Contains(r.q.cfg.Callback.RetryOn, out) && r.n < r.q.cfg.Callback.MaxAttempts {
+	if slices.Contains(r.q.cfg.Callback.RetryOn, out) && r.used < r.q.cfg.Callback.MaxAttempts {
 		r.finish(store.Dialing, store.RetryWait, "customer "+out, true)
 		return
 	}
@@ -197,10 +249,18 @@ func (r *cbRun) agentMedia() []adapter.Prompt {
 func (r *cbRun) agentFirst() {
 	e, q, ag := r.e, r.q, r.ag
 	qANI := q.cfg.Callback.ANI
-	aid := r.startLeg(store.LegAgent, ag.endpoint, qANI)
-	e.emitCB(r.cb, "dialing_agent", ag.endpoint, r.attrs("endpoint", ag.endpoint))
-	agentLeg, err := e.sw.Originate(r.ctx, adapter.OriginateRequest{Endpoint: ag.endpoint, CallerID: qANI, Timeout: q.cfg.AgentTimeout, Tag: "agent"})
+	aid, ach, err := r.startLeg(store.LegAgent, ag.endpoint, qANI)
+	if err != nil {
+		r.unrecorded(err)
+		return
+	}
+	e.emitCB(r.cb, "dialing_agent", ag.endpoint, r.attrs("endpoint", ag.endpoint, "channel", ach))
+	agentLeg, err := e.sw.Originate(r.ctx, adapter.OriginateRequest{ID: ach, Endpoint: ag.endpoint, CallerID: qANI, Timeout: q.cfg.AgentTimeout, Tag: "agent"})
 	if err != nil && r.stopped() {
+		return
+	}
+	if errors.Is(err, adapter.ErrClosed) {
+		r.interrupt(err)
 		return
 	}
 	if err != nil {
@@ -238,9 +298,14 @@ func (r *cbRun) agentFirst() {
 			cancel(errAgentHungUp)
 		}
 	})
-	cid := r.startLeg(store.LegCustomer, endpoint, r.cb.ANI)
-	e.emitCB(r.cb, "dialing_customer", endpoint, r.attrs("endpoint", endpoint, "ani", r.cb.ANI))
-	custLeg, err := e.sw.Originate(custCtx, adapter.OriginateRequest{Endpoint: endpoint, CallerID: r.cb.ANI, Timeout: q.cfg.Callback.CustomerTimeout, Tag: "customer"})
+	cid, cch, err := r.startLeg(store.LegCustomer, endpoint, r.cb.ANI)
+	if err != nil {
+		r.endLeg(aid, agentLeg, "aborted", adapter.CauseNormal)
+		r.unrecorded(err, agentLeg)
+		return
+	}
+	e.emitCB(r.cb, "dialing_customer", endpoint, r.attrs("endpoint", endpoint, "ani", r.cb.ANI, "channel", cch))
+	custLeg, err := e.sw.Originate(custCtx, adapter.OriginateRequest{ID: cch, Endpoint: endpoint, CallerID: r.cb.ANI, Timeout: q.cfg.Callback.CustomerTimeout, Tag: "customer"})
 	if err != nil {
 		if errors.Is(context.Cause(custCtx), errAgentHungUp) {
 			r.endLeg(cid, nil, "cancelled", adapter.CauseUnknown)
@@ -251,6 +316,10 @@ func (r *cbRun) agentFirst() {
 		}
 		if r.stopped() {
 			r.hangup(agentLeg)
+			return
+		}
+		if errors.Is(err, adapter.ErrClosed) {
+			r.interrupt(err)
 			return
 		}
 		out := outcome(err)
@@ -270,7 +339,7 @@ func (r *cbRun) agentFirst() {
 // up, and commits completed.
 func (r *cbRun) converse(agentLeg, custLeg adapter.Call, aid, cid int64) {
 	e, q := r.e, r.q
-	upd, err := e.st.Transition(context.WithoutCancel(r.ctx), r.cb.ID, store.Dialing, store.Connected, store.Change{At: e.clk.Now(), Attempts: &r.n})
+	upd, err := e.st.Transition(context.WithoutCancel(r.ctx), r.cb.ID, store.Dialing, store.Connected, store.Change{At: e.clk.Now(), Attempts: &r.used})
 	if err != nil {
 		r.log.Error("commit connected", zap.Error(err))
 		r.hangup(custLeg)
@@ -314,10 +383,18 @@ func (r *cbRun) customerFirst() {
 		r.finish(store.Dialing, store.Failed, "number refused: "+err.Error(), false)
 		return
 	}
-	cid := r.startLeg(store.LegCustomer, endpoint, r.cb.ANI)
-	e.emitCB(r.cb, "dialing_customer", endpoint, r.attrs("endpoint", endpoint, "ani", r.cb.ANI))
-	custLeg, err := e.sw.Originate(r.ctx, adapter.OriginateRequest{Endpoint: endpoint, CallerID: r.cb.ANI, Timeout: q.cfg.Callback.CustomerTimeout, Tag: "customer"})
+	cid, cch, err := r.startLeg(store.LegCustomer, endpoint, r.cb.ANI)
+	if err != nil {
+		r.unrecorded(err)
+		return
+	}
+	e.emitCB(r.cb, "dialing_customer", endpoint, r.attrs("endpoint", endpoint, "ani", r.cb.ANI, "channel", cch))
+	custLeg, err := e.sw.Originate(r.ctx, adapter.OriginateRequest{ID: cch, Endpoint: endpoint, CallerID: r.cb.ANI, Timeout: q.cfg.Callback.CustomerTimeout, Tag: "customer"})
 	if err != nil && r.stopped() {
+		return
+	}
+	if errors.Is(err, adapter.ErrClosed) {
+		r.interrupt(err)
 		return
 	}
 	if err != nil {
@@ -342,9 +419,15 @@ func (r *cbRun) customerFirst() {
 			cancel(errCallerHungUp)
 		}
 	})
-	aid := r.startLeg(store.LegAgent, ag.endpoint, q.cfg.Callback.ANI)
-	e.emitCB(r.cb, "dialing_agent", ag.endpoint, r.attrs("endpoint", ag.endpoint))
-	agentLeg, err := e.sw.Originate(agCtx, adapter.OriginateRequest{Endpoint: ag.endpoint, CallerID: q.cfg.Callback.ANI, Timeout: q.cfg.AgentTimeout, Tag: "agent"})
+	aid, ach, err := r.startLeg(store.LegAgent, ag.endpoint, q.cfg.Callback.ANI)
+	if err != nil {
+		cancel(nil)
+		r.endLeg(cid, custLeg, "aborted", adapter.CauseNormal)
+		r.unrecorded(err, custLeg)
+		return
+	}
+	e.emitCB(r.cb, "dialing_agent", ag.endpoint, r.attrs("endpoint", ag.endpoint, "channel", ach))
+	agentLeg, err := e.sw.Originate(agCtx, adapter.OriginateRequest{ID: ach, Endpoint: ag.endpoint, CallerID: q.cfg.Callback.ANI, Timeout: q.cfg.AgentTimeout, Tag: "agent"})
 	if err == nil && len(r.agentMedia()) > 0 {
 		e.emitCB(r.cb, "agent_answered", ag.endpoint, r.attrs())
 		e.emitCB(r.cb, "media_to_agent", fmt.Sprintf("%d prompts", len(r.agentMedia())), r.attrs())
@@ -355,6 +438,11 @@ func (r *cbRun) customerFirst() {
 	}
 	if err != nil && r.stopped() {
 		r.hangup(custLeg)
+		return
+	}
+	if errors.Is(err, adapter.ErrClosed) && !errors.Is(context.Cause(agCtx), errCallerHungUp) {
+		cancel(nil)
+		r.interrupt(err)
 		return
 	}
 	if err != nil {

@@ -195,11 +195,12 @@ func TestCustomerFirst(t *testing.T) {
 	if !slices.Equal(kinds, want) {
 		t.Fatalf("kinds %v, want %v\n%s", kinds, want, h.dump())
 	}
-	orig, _ := h.mustFind("customer-1", trace.Switch, "originate")
+	cust := h.leg(1, "dialing_customer", 0)
+	orig, _ := h.mustFind(cust, trace.Switch, "originate")
 	if orig.Attrs["ani"] != queueANI {
 		t.Fatalf("customer ANI %q", orig.Attrs["ani"])
 	}
-	play, _ := h.mustFind("customer-1", trace.Switch, "play")
+	play, _ := h.mustFind(cust, trace.Switch, "play")
 	if play.Text != string(HoldPrompt) {
 		t.Fatalf("customer heard %q, want the hold prompt", play.Text)
 	}

@@ -75,6 +75,8 @@ type Engine struct {
 	agents  map[string]*agent // by endpoint, shared between queues
 	byCall  map[string]*entry // caller entries by call id
 	seq     int64
+	epoch   string // this start's token in leg ids (legID)
+	legSeq  int64  // legs dialled since Start (legID)
 	wakeAt  time.Time
 	wakeOff func() bool
 }
@@ -110,6 +112,9 @@ type agent struct {
 	state     agentState
 	skipUntil time.Time
 	idleSince time.Time
+	// held counts reconciliations keeping the agent busy while a leg of an
+	// interrupted dispatch may still ring or talk on it.
+	held int
 }
 
 type entryKind int
@@ -134,6 +139,10 @@ type entry struct {
 	// busy: an activity owns the entry (agent ringing, callback dialing,
 	// a state change being committed); it keeps its place but is skipped.
 	busy bool
+	// reconciling: a callback whose interrupted dispatch is being settled
+	// against the switch (reconcile.go); entries behind it wait, so strict
+	// order survives a restart.
+	reconciling bool
 	// Caller entries.
 	call   adapter.Call
 	number string
@@ -203,58 +212,59 @@ func New(cfg Config, deps Deps) (*Engine, error) {
 }
 
 // Start recovers open callbacks from the store and starts dispatching.
-// With a single process every non-final callback goes back into its line
-// at its original place: dialing attempts are closed as interrupted (no
-// attempt used), connected ones as completed (DESIGN §8.8). The dispatcher
-// runs until Stop or until ctx ends.
+// Registered and retry_wait callbacks go back into their line at their
+// place. Dialing and connected ones were cut short by a crash or restart:
+// they keep their place but are reconciled against the switch before they
+// can be dispatched again (see reconcile.go; DESIGN §8.8). Start does not
+// block on the switch, so it may run before the switch connects. The
+// dispatcher runs until Stop or until ctx ends.
 func (e *Engine) Start(ctx context.Context) error {
 	open, err := e.st.ListOpen(ctx)
 	if err != nil {
 		return fmt.Errorf("queue: recover callbacks: %w", err)
 	}
-	now := e.clk.Now()
-	var recovered []store.Callback
+	legs := map[int64][]store.Attempt{}
 	for _, cb := range open {
-		switch cb.State {
-		case store.Dialing:
-			if _, err := e.st.CloseOpenAttempts(ctx, cb.ID, now, "interrupted"); err != nil {
-				return fmt.Errorf("queue: recover callback %d: %w", cb.ID, err)
-			}
-			if cb, err = e.st.Transition(ctx, cb.ID, store.Dialing, store.Registered, store.Change{At: now}); err != nil {
-				return fmt.Errorf("queue: recover callback %d: %w", cb.ID, err)
-			}
-			e.emitCB(cb, "interrupted", "dialing interrupted by restart", nil)
-		case store.Connected:
-			if _, err := e.st.CloseOpenAttempts(ctx, cb.ID, now, "completed"); err != nil {
-				return fmt.Errorf("queue: recover callback %d: %w", cb.ID, err)
-			}
-			if cb, err = e.st.Transition(ctx, cb.ID, store.Connected, store.Completed, store.Change{At: now}); err != nil {
-				return fmt.Errorf("queue: recover callback %d: %w", cb.ID, err)
-			}
-			e.emitCB(cb, "completed", "closed by restart", nil)
+		if cb.State != store.Dialing && cb.State != store.Connected {
 			continue
 		}
-		recovered = append(recovered, cb)
+		atts, err := e.st.Attempts(ctx, cb.ID)
+		if err != nil {
+			return fmt.Errorf("queue: recover callback %d: %w", cb.ID, err)
+		}
+		legs[cb.ID] = atts
 	}
+	_, realClock := e.clk.(clock.Real)
 	e.mu.Lock()
 	if e.ctx != nil {
 		e.mu.Unlock()
 		return errors.New("queue: engine already started")
 	}
 	e.ctx, e.cancel = context.WithCancel(ctx)
-	for _, cb := range recovered {
+	e.epoch = newEpoch(e.clk.Now(), !realClock)
+	var recons []*recon
+	for _, cb := range open {
 		q := e.queues[cb.Queue]
 		if q == nil {
 			e.log.Warn("open callback for an unconfigured queue left alone", zap.String("queue", cb.Queue), zap.Int64("callback_id", cb.ID))
 			continue
 		}
-		q.insert(&entry{q: q, kind: kindCallback, priority: cb.Priority, joined: cb.JoinedAt, seq: cb.Seq, cb: cb})
+		en := &entry{q: q, kind: kindCallback, priority: cb.Priority, joined: cb.JoinedAt, seq: cb.Seq, cb: cb}
+		q.insert(en)
 		if cb.Seq >= e.seq {
 			e.seq = cb.Seq + 1
 		}
+		if cb.State == store.Dialing || cb.State == store.Connected {
+			en.busy, en.reconciling = true, true
+			recons = append(recons, &recon{en: en, held: e.holdAgentsLocked(legs[cb.ID])})
+		}
 	}
 	e.mu.Unlock()
-	e.log.Info("queue engine started", zap.Int("queues", len(e.order)), zap.Int("recovered_callbacks", len(recovered)))
+	e.log.Info("queue engine started", zap.Int("queues", len(e.order)), zap.Int("recovered_callbacks", len(open)),
+		zap.Int("reconciling", len(recons)))
+	for _, rc := range recons {
+		e.clk.Go(func() { e.reconcile(rc) })
+	}
 	e.kick()
 	return nil
 }

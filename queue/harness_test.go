@@ -195,3 +195,19 @@ func register(h *harness, number string, media ...adapter.Prompt) func(ctx conte
 		return err
 	}
 }
+
+// leg returns the channel id of the k-th (0-based) leg of kind
+// ("dialing_agent" or "dialing_customer") the callback dialled.
+func (h *harness) leg(cbID int64, kind string, k int) string {
+	h.t.Helper()
+	for _, e := range h.rec.Events() {
+		if e.Call == cbName(cbID) && e.Source == trace.Callback && e.Kind == kind {
+			if k == 0 {
+				return e.Attrs["channel"]
+			}
+			k--
+		}
+	}
+	h.t.Fatalf("no %s event #%d for callback %d\n%s", kind, k, cbID, h.dump())
+	return ""
+}

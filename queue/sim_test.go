@@ -90,28 +90,29 @@ func TestAgentFirstCallbackKeepsPlace(t *testing.T) {
 	}
 	// Agent-first order: agent dialled with the queue ANI, media played to
 	// the agent, then the customer dialled with the callback's ANI.
+	agentLeg, custLeg := h.leg(1, "dialing_agent", 0), h.leg(1, "dialing_customer", 0)
 	want := []string{
 		"cb-1 callback dialing_agent PJSIP/agent1",
-		"agent-2 switch originate PJSIP/agent1",
+		agentLeg + " switch originate PJSIP/agent1",
 		"cb-1 callback agent_answered PJSIP/agent1",
 		"cb-1 callback media_to_agent 2 prompts",
-		"agent-2 switch play sound:callback-whisper recording:vm-1",
+		agentLeg + " switch play sound:callback-whisper recording:vm-1",
 		"cb-1 callback dialing_customer PJSIP/+420601000001@trunk",
-		"customer-1 switch originate PJSIP/+420601000001@trunk",
+		custLeg + " switch originate PJSIP/+420601000001@trunk",
 		"cb-1 callback connected PJSIP/agent1",
 		"cb-1 callback completed customer hung up",
 	}
 	got := h.lines(func(e trace.Event) bool {
-		return e.Call == "cb-1" || (e.Source == trace.Switch && (e.Call == "agent-2" || e.Call == "customer-1") && (e.Kind == "originate" || e.Kind == "play"))
+		return e.Call == "cb-1" || (e.Source == trace.Switch && (e.Call == agentLeg || e.Call == custLeg) && (e.Kind == "originate" || e.Kind == "play"))
 	})
 	if !slices.Equal(got, want) {
 		t.Fatalf("callback events\n got %q\nwant %q\n%s", got, want, h.dump())
 	}
-	orig, _ := h.mustFind("customer-1", trace.Switch, "originate")
+	orig, _ := h.mustFind(custLeg, trace.Switch, "originate")
 	if orig.Attrs["ani"] != queueANI {
 		t.Fatalf("customer saw ANI %q, want %q", orig.Attrs["ani"], queueANI)
 	}
-	agentOrig, _ := h.mustFind("agent-2", trace.Switch, "originate")
+	agentOrig, _ := h.mustFind(agentLeg, trace.Switch, "originate")
 	if agentOrig.Attrs["ani"] != queueANI {
 		t.Fatalf("agent saw caller ID %q, want the queue ANI", agentOrig.Attrs["ani"])
 	}

@@ -125,7 +125,10 @@ const (
 type Attempt struct {
 	ID         int64
 	CallbackID int64
-	// N is the customer attempt this leg belongs to (1-based).
+	// N is the customer attempt this leg belongs to (1-based). A dispatch
+	// interrupted by a crash or a lost switch uses up no attempt, but the
+	// next dispatch still takes a new N once a customer leg was logged
+	// under the old one: one N never dials the customer twice.
 	N         int
 	Leg       string
 	Endpoint  string
@@ -176,7 +179,9 @@ type Callbacks interface {
 	Get(ctx context.Context, id int64) (Callback, error)
 	// Transition atomically moves a callback from one state to another.
 	Transition(ctx context.Context, id int64, from, to State, ch Change) (Callback, error)
-	// StartAttempt records a leg about to be dialled and returns its id.
+	// StartAttempt records a leg about to be dialled, with the channel id
+	// it will get, and returns its id; it is committed before the leg is
+	// originated.
 	StartAttempt(ctx context.Context, a Attempt) (int64, error)
 	// EndAttempt closes a leg with its outcome.
 	EndAttempt(ctx context.Context, attemptID int64, at time.Time, channelID, outcome, cause string) error

@@ -44,6 +44,13 @@ type listener struct {
 }
 
 func (s *Switch) newCall(info adapter.CallInfo, sub *ari.Subscription, answered bool) *call {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.newCallLocked(info, sub, answered)
+}
+
+// newCallLocked is newCall with s.mu held.
+func (s *Switch) newCallLocked(info adapter.CallInfo, sub *ari.Subscription, answered bool) *call {
 	c := &call{
 		sw:       s,
 		id:       info.ID,
@@ -54,7 +61,7 @@ func (s *Switch) newCall(info adapter.CallInfo, sub *ari.Subscription, answered 
 		ended:    make(chan struct{}),
 		answered: answered,
 	}
-	s.register(c)
+	s.calls[c.id] = c
 	// The dispatcher ends linger after the hang-up, or when the client
 	// shuts down (the subscription closes).
 	go c.dispatch()

@@ -27,8 +27,12 @@
 //     outage re-checks its playback; a Record has a safety deadline of its
 //     maximum duration plus RecordGrace.
 //   - An originated channel that enters Stasis with no Originate waiting for
-//     it (the process restarted while it rang) is hung up: nobody can drive
-//     it, and a new, logged attempt may call again.
+//     it (the process restarted while it rang) is kept for OrphanGrace so
+//     the queue engine's start-up reconciliation can Attach it (Switch
+//     implements adapter.Attacher); unclaimed, it is hung up: nobody can
+//     drive it, and a new, logged attempt may call again.
+//   - OriginateRequest.ID becomes the channel id, so the engine can log it
+//     before the channel exists.
 //   - silence:N is played as sound:silence/N files of 1..10 s each, so
 //     longer silences are split, not cut.
 package asterisk

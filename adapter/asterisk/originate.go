@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"time"
 	"unicode"
@@ -107,6 +108,13 @@ func originateErr(oe *ari.OriginateError) error {
 	return adapter.ErrFailed
 }
 
+// isTransport tells a request that never reached Asterisk (connection
+// refused or reset): the switch is unreachable, not the endpoint.
+func isTransport(err error) bool {
+	var ue *url.Error
+	return errors.As(err, &ue)
+}
+
 // Originate dials req.Endpoint with req.CallerID as ANI and returns the call
 // once answered, or an error wrapping adapter.ErrBusy, ErrNoAnswer or
 // ErrFailed. When ctx ends while it rings, the channel is hung up.
@@ -121,11 +129,21 @@ func (s *Switch) Originate(ctx context.Context, req adapter.OriginateRequest) (a
 	if !s.running.Load() {
 		return nil, fmt.Errorf("asterisk: originate %s: serve is not running: %w", req.Endpoint, adapter.ErrClosed)
 	}
+	if st := s.client.State(); st != ari.Connected {
+		// Without the event connection the answer or hang-up of the new
+		// channel would go unseen.
+		return nil, fmt.Errorf("asterisk: originate %s: event connection is %s: %w", req.Endpoint, st, adapter.ErrClosed)
+	}
 	timeout := req.Timeout
 	if timeout <= 0 {
 		timeout = s.cfg.DefaultOriginateTimeout
 	}
-	id := ari.NewID("cf-")
+	id := req.ID
+	if id == "" {
+		id = ari.NewID("cf-")
+	} else if err := checkID(id); err != nil {
+		return nil, fmt.Errorf("asterisk: originate %s: %w: %w", req.Endpoint, adapter.ErrFailed, err)
+	}
 	log := s.log.With(zap.String("call_id", id), zap.String("endpoint", req.Endpoint), zap.String("tag", req.Tag))
 	octx, cancel := context.WithTimeoutCause(ctx, timeout+originateMargin, errOriginateOverdue)
 	defer cancel()
@@ -148,7 +166,7 @@ func (s *Switch) Originate(ctx context.Context, req adapter.OriginateRequest) (a
 			return nil, fmt.Errorf("asterisk: originate %s: %w", req.Endpoint, context.Cause(ctx))
 		case errors.Is(err, errOriginateOverdue):
 			return nil, fmt.Errorf("asterisk: originate %s: %w (%w)", req.Endpoint, adapter.ErrNoAnswer, err)
-		case errors.Is(err, ari.ErrClosed):
+		case errors.Is(err, ari.ErrClosed), isTransport(err):
 			return nil, fmt.Errorf("asterisk: originate %s: %w (%w)", req.Endpoint, adapter.ErrClosed, err)
 		}
 		return nil, fmt.Errorf("asterisk: originate %s: %w (%w)", req.Endpoint, adapter.ErrFailed, err)

@@ -22,6 +22,8 @@ const OriginateMarker = "callflow-originated"
 // Defaults.
 const (
 	DefaultOriginateTimeout = 30 * time.Second
+	// DefaultOrphanGrace is Config.OrphanGrace when unset.
+	DefaultOrphanGrace = 10 * time.Second
 	// RecordGrace is how long Record waits for RecordingFinished after a
 	// hang-up, and the margin of its safety deadline beyond MaxDuration.
 	RecordGrace = 5 * time.Second
@@ -44,6 +46,10 @@ type Config struct {
 	// DefaultOriginateTimeout is the ring time when OriginateRequest.Timeout
 	// is 0 (default 30 s).
 	DefaultOriginateTimeout time.Duration
+	// OrphanGrace is how long an originated channel that answers with no
+	// Originate waiting for it (placed by a process that restarted) is kept
+	// for Attach before it is hung up (default 10 s).
+	OrphanGrace time.Duration
 }
 
 // Switch is an Asterisk reached over ARI.
@@ -55,8 +61,9 @@ type Switch struct {
 	serving atomic.Bool // Serve has been called
 	running atomic.Bool // Serve runs (events flow or will flow again)
 
-	mu    sync.Mutex
-	calls map[string]*call // every call with a running dispatcher, by channel id
+	mu      sync.Mutex
+	calls   map[string]*call   // every call with a running dispatcher, by channel id
+	orphans map[string]*orphan // answered originated channels nobody waits for, by channel id
 }
 
 var (
@@ -76,12 +83,18 @@ func New(cfg Config, log *zap.Logger) (*Switch, error) {
 	if cfg.DefaultOriginateTimeout == 0 {
 		cfg.DefaultOriginateTimeout = DefaultOriginateTimeout
 	}
+	if cfg.OrphanGrace < 0 {
+		return nil, fmt.Errorf("asterisk: negative orphan grace %v", cfg.OrphanGrace)
+	}
+	if cfg.OrphanGrace == 0 {
+		cfg.OrphanGrace = DefaultOrphanGrace
+	}
 	client, err := ari.New(cfg.ARI, log) // it adds the switch field itself
 	if err != nil {
 		return nil, fmt.Errorf("asterisk: %w", err)
 	}
 	log = log.With(zap.String("switch", "asterisk"))
-	return &Switch{cfg: cfg, client: client, log: log, calls: make(map[string]*call)}, nil
+	return &Switch{cfg: cfg, client: client, log: log, calls: make(map[string]*call), orphans: make(map[string]*orphan)}, nil
 }
 
 // Name is "asterisk".
@@ -129,6 +142,7 @@ func (s *Switch) Serve(ctx context.Context, h adapter.Handler) error {
 
 	var handlers sync.WaitGroup
 	defer handlers.Wait()
+	defer s.dropOrphans()
 	accC, allC := acc.C(), all.C()
 	var runErr error
 	for accC != nil || allC != nil {
@@ -172,13 +186,7 @@ func (s *Switch) incoming(ctx context.Context, in *ari.Incoming, h adapter.Handl
 	st := in.Start
 	ch := st.Channel
 	if len(st.Args) > 0 && st.Args[0] == OriginateMarker {
-		in.Sub.Close()
-		s.log.Warn("originated channel answered with no originate waiting; hanging it up", zap.String("call_id", ch.ID))
-		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
-		defer cancel()
-		if err := s.client.Hangup(hctx, ch.ID, "normal"); err != nil && !errors.Is(err, ari.ErrNotFound) {
-			s.log.Warn("hang up orphan channel", zap.String("call_id", ch.ID), zap.Error(err))
-		}
+		s.parkOrphan(ctx, in)
 		return
 	}
 	info := adapter.CallInfo{
@@ -229,12 +237,6 @@ func (s *Switch) resynced(e *ari.Resynced) {
 		c.log.Info("channel gone after reconnect")
 		c.markGone(adapter.ErrHangup, adapter.CauseNormal, false)
 	}
-}
-
-func (s *Switch) register(c *call) {
-	s.mu.Lock()
-	s.calls[c.id] = c
-	s.mu.Unlock()
 }
 
 func (s *Switch) unregister(c *call) {

@@ -20,6 +20,7 @@ type call struct {
 	party  *Party  // outbound: the party that answered
 
 	answered    bool
+	ringing     bool // an originate still ringing
 	hungUp      bool
 	cause       adapter.Cause
 	by          string

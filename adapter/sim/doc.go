@@ -37,7 +37,12 @@
 // New builds a Switch from a Scenario. Serve schedules every caller at its
 // start time and returns at once; each caller's handler runs in its own
 // actor. Call ids: callers "caller-N" in scenario order (or their id);
-// originated legs "<tag>-<n>" (tag "out" by default, n counting per tag).
+// originated legs "<tag>-<n>" (tag "out" by default, n counting per tag),
+// or OriginateRequest.ID when set (an id used before fails the originate).
+// Switch implements adapter.Attacher: Attach returns a ringing or answered
+// call by id (ErrNotFound once it has ended), so crash recovery can be
+// tested by leaving legs of a "dead" process on the switch; hanging up an
+// attached ringing leg ends its Originate with ErrFailed.
 // Prompts last PromptDuration (Options, default 1s), overridden by the
 // scenario's prompt_duration, then per URI by its prompts map; "silence:N"
 // lasts N seconds unless mapped. Gather timeouts default to 5s when 0.
@@ -48,7 +53,8 @@
 // trace.Switch, At the virtual time): incoming, answer, play, barge-in,
 // dtmf, dtmf-ignored, gather, gathered, record, recorded, wait, hangup
 // ("<cause> by caller|callee|app|sim"), originate, originate-answered /
-// -busy / -no-answer / -failed / -cancelled, bridge-enter, bridge-leave.
+// -busy / -no-answer / -failed / -cancelled, bridge-enter, bridge-leave,
+// attach ("ringing" or "answered").
 //
 // # Scenario file
 //

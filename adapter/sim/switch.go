@@ -44,14 +44,18 @@ type Switch struct {
 	mu         sync.Mutex
 	served     bool
 	stopped    bool
-	calls      []*call // every call, in creation order
+	calls      []*call          // every call, in creation order
+	byID       map[string]*call // every call and ringing originate, by id
 	tagN       map[string]int
 	bridgeN    int
 	attempts   map[*Party]int
 	recordings map[string]adapter.Recording
 }
 
-var _ adapter.Switch = (*Switch)(nil)
+var (
+	_ adapter.Switch   = (*Switch)(nil)
+	_ adapter.Attacher = (*Switch)(nil)
+)
 
 // New returns a simulated switch driven by sched and playing sc. Scenario
 // times count from sched.Now() at this call. Events go to sink (which must
@@ -68,7 +72,7 @@ func New(sched *Scheduler, sc *Scenario, sink trace.Sink, opts Options) *Switch 
 	}
 	sw := &Switch{
 		sched: sched, sc: sc, sink: sink, opts: opts, epoch: sched.Now(),
-		tagN: map[string]int{}, attempts: map[*Party]int{},
+		tagN: map[string]int{}, attempts: map[*Party]int{}, byID: map[string]*call{},
 		recordings: map[string]adapter.Recording{},
 	}
 	sched.OnStop(sw.stop)
@@ -110,6 +114,7 @@ func (sw *Switch) runCaller(ctx context.Context, cl *Caller, h adapter.Handler) 
 	}}
 	sw.mu.Lock()
 	sw.calls = append(sw.calls, c)
+	sw.byID[c.info.ID] = c
 	text := fmt.Sprintf("from %s to %s", orDash(cl.From), orDash(cl.To))
 	if cl.Name != "" {
 		text += fmt.Sprintf(" (%s)", cl.Name)
@@ -197,7 +202,10 @@ func (sw *Switch) match(endpoint string) *Party {
 
 // Originate dials req.Endpoint as the scenario's parties dictate. It blocks
 // (in virtual time) while the party rings, so it must run in an actor
-// unless the outcome is immediate (unknown endpoint, fail).
+// unless the outcome is immediate (unknown endpoint, fail). The call gets
+// req.ID as its id when set (an id already used fails the originate), else
+// TAG-N. While it rings it can be attached (Attach) and hung up, which ends
+// this Originate with ErrFailed.
 func (sw *Switch) Originate(ctx context.Context, req adapter.OriginateRequest) (adapter.Call, error) {
 	tag := req.Tag
 	if tag == "" {
@@ -210,6 +218,9 @@ func (sw *Switch) Originate(ctx context.Context, req adapter.OriginateRequest) (
 	sw.mu.Lock()
 	sw.tagN[tag]++
 	id := fmt.Sprintf("%s-%d", tag, sw.tagN[tag])
+	if req.ID != "" {
+		id = req.ID
+	}
 	attrs := map[string]string{"ani": orDash(req.CallerID)}
 	if req.CallerName != "" {
 		attrs["name"] = req.CallerName
@@ -223,6 +234,10 @@ func (sw *Switch) Originate(ctx context.Context, req adapter.OriginateRequest) (
 		sw.mu.Unlock()
 		return fail("failed", "simulation stopped", adapter.ErrFailed, ErrStopped)
 	}
+	if _, dup := sw.byID[id]; dup {
+		sw.mu.Unlock()
+		return fail("failed", "call id already used", adapter.ErrFailed)
+	}
 	p := sw.match(req.Endpoint)
 	if p == nil {
 		sw.mu.Unlock()
@@ -230,11 +245,27 @@ func (sw *Switch) Originate(ctx context.Context, req adapter.OriginateRequest) (
 	}
 	sw.attempts[p]++
 	b := p.behaviourAt(sw.sched.Now().Sub(sw.epoch), sw.attempts[p])
+	c := &call{sw: sw, party: p, ringing: true, info: adapter.CallInfo{
+		ID: id, Direction: adapter.Outbound, CallerNumber: req.CallerID, CallerName: req.CallerName,
+		Dialed: req.Endpoint, Endpoint: req.Endpoint,
+	}}
+	sw.byID[id] = c
 	sw.mu.Unlock()
+	// end closes a leg that never answered; it stays known (Attach finds
+	// it gone) without a hang-up event, as the originate-* event says it.
+	end := func(cause adapter.Cause) {
+		sw.mu.Lock()
+		if !c.hungUp {
+			c.hungUp, c.cause, c.by = true, cause, "switch"
+		}
+		c.ringing = false
+		sw.mu.Unlock()
+	}
 
 	var ring time.Duration
 	switch b {
 	case Fail:
+		end(adapter.CauseFailure)
 		return fail("failed", "rejected", adapter.ErrFailed)
 	case Busy:
 		ring = BusyAfter
@@ -246,49 +277,93 @@ func (sw *Switch) Originate(ctx context.Context, req adapter.OriginateRequest) (
 			b = NoAnswer
 		}
 	}
-	switch err := sw.ring(ctx, ring); {
+	switch err := sw.ring(ctx, c, ring); {
 	case errors.Is(err, ErrStopped):
+		end(adapter.CauseNormal)
 		return fail("failed", "simulation stopped", adapter.ErrFailed, ErrStopped)
+	case errors.Is(err, adapter.ErrHangup):
+		end(adapter.CauseNormal)
+		return fail("failed", "hung up while ringing", adapter.ErrFailed, err)
 	case err != nil:
+		end(adapter.CauseNormal)
 		return fail("cancelled", "cancelled", err)
 	}
 	switch b {
 	case Busy:
+		end(adapter.CauseBusy)
 		return fail("busy", "busy", adapter.ErrBusy)
 	case NoAnswer:
+		end(adapter.CauseNoAnswer)
 		return fail("no-answer", "no answer after "+ring.String(), adapter.ErrNoAnswer)
 	}
-	c := &call{sw: sw, party: p, answered: true, info: adapter.CallInfo{
-		ID: id, Direction: adapter.Outbound, CallerNumber: req.CallerID, CallerName: req.CallerName,
-		Dialed: req.Endpoint, Endpoint: req.Endpoint,
-	}}
 	sw.mu.Lock()
 	defer sw.mu.Unlock()
 	if sw.stopped {
+		c.hungUp, c.cause, c.by, c.ringing = true, adapter.CauseNormal, "sim", false
 		return fail("failed", "simulation stopped", adapter.ErrFailed, ErrStopped)
 	}
+	c.ringing, c.answered = false, true
 	sw.calls = append(sw.calls, c)
 	sw.emit(id, "originate-answered", "after "+ring.String(), nil)
 	return c, nil
 }
 
-// ring waits d of virtual time for an originate.
-func (sw *Switch) ring(ctx context.Context, d time.Duration) error {
+// ring waits d of virtual time for an originate of c; a hang-up of c while
+// it rings (after Attach) ends it with ErrHangup.
+func (sw *Switch) ring(ctx context.Context, c *call, d time.Duration) error {
+	a := sw.sched.self()
+	if a == nil {
+		return ErrNotActor
+	}
+	sw.mu.Lock()
+	c.waiters = append(c.waiters, a)
+	sw.mu.Unlock()
+	defer func() {
+		sw.mu.Lock()
+		for i, w := range c.waiters {
+			if w == a {
+				c.waiters = append(c.waiters[:i], c.waiters[i+1:]...)
+				break
+			}
+		}
+		sw.mu.Unlock()
+	}()
 	deadline := sw.sched.Now().Add(d)
 	for {
+		if err := c.goneErr("ring"); err != nil {
+			return err
+		}
 		r, err := sw.sched.park(ctx, deadline, true)
 		if err != nil {
 			return err
 		}
 		switch r {
 		case wakeTimer:
-			return nil
+			return c.goneErr("ring")
 		case wakeCtx:
 			return ctx.Err()
 		case wakeStop:
 			return ErrStopped
 		}
 	}
+}
+
+// Attach implements adapter.Attacher: it returns the call with that id,
+// ringing or answered, or an error wrapping adapter.ErrNotFound when the
+// switch never had it or it has ended. It never blocks.
+func (sw *Switch) Attach(ctx context.Context, id string) (adapter.Call, error) {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	c, ok := sw.byID[id]
+	if !ok || c.hungUp {
+		return nil, fmt.Errorf("sim: attach %s: %w", id, adapter.ErrNotFound)
+	}
+	state := "answered"
+	if c.ringing {
+		state = "ringing"
+	}
+	sw.emit(id, "attach", state, nil)
+	return c, nil
 }
 
 // NewBridge creates a bridge; it never blocks.

@@ -109,6 +109,61 @@ func TestOriginate(t *testing.T) {
 			want: "0s failed",
 		},
 		{
+			name: "caller-chosen id; a used id fails",
+			h: func(sw *Switch, l *log, _ adapter.Call) {
+				for range 2 {
+					oc, err := sw.Originate(bg, adapter.OriginateRequest{ID: "cb1-1-agent-x-1", Endpoint: "PJSIP/agent1"})
+					if err != nil {
+						l.add("%s", outcome(err))
+						continue
+					}
+					l.add("%s %s", outcome(err), oc.ID())
+				}
+			},
+			want: "3s answered cb1-1-agent-x-1\n3s failed",
+		},
+		{
+			name: "attach a ringing leg, hang it up, then it is not found",
+			h: func(sw *Switch, l *log, c adapter.Call) {
+				sw.sched.Go(func() {
+					_, err := sw.Originate(bg, adapter.OriginateRequest{ID: "ring-1", Endpoint: "PJSIP/agent3", Timeout: time.Minute})
+					l.add("old originate %s", outcome(err))
+				})
+				_ = c.Wait(bg, 5*time.Second)
+				ac, err := sw.Attach(bg, "ring-1")
+				if err != nil {
+					l.add("attach: %v", err)
+					return
+				}
+				l.add("attached %s cause=%s", ac.ID(), ac.Cause())
+				_ = ac.Hangup(bg, adapter.CauseNormal)
+				_ = c.Wait(bg, time.Second)
+				_, err = sw.Attach(bg, "ring-1")
+				l.add("after hang-up not found=%v", errors.Is(err, adapter.ErrNotFound))
+				_, err = sw.Attach(bg, "never")
+				l.add("unknown not found=%v", errors.Is(err, adapter.ErrNotFound))
+			},
+			want: "5s attached ring-1 cause=unknown\n5s old originate failed\n6s after hang-up not found=true\n6s unknown not found=true",
+		},
+		{
+			name: "attach an answered leg and wait for its hang-up",
+			h: func(sw *Switch, l *log, c adapter.Call) {
+				if _, err := sw.Originate(bg, adapter.OriginateRequest{ID: "up-1", Endpoint: "PJSIP/agent1"}); err != nil {
+					l.add("%v", err)
+					return
+				}
+				ac, err := sw.Attach(bg, "up-1")
+				if err != nil {
+					l.add("attach: %v", err)
+					return
+				}
+				sw.sched.AfterFunc(7*time.Second, func() { _ = ac.Hangup(bg, adapter.CauseBusy) })
+				err = ac.Wait(bg, 0)
+				l.add("wait hangup=%v cause=%s", errors.Is(err, adapter.ErrHangup), ac.Cause())
+			},
+			want: "10s wait hangup=true cause=busy",
+		},
+		{
 			name: "cancel while ringing",
 			h: func(sw *Switch, l *log, _ adapter.Call) {
 				ctx, cancel := context.WithCancel(bg)
