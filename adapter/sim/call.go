@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/callflow/callflow/adapter"
+	"github.com/callflow/callflow/media"
 )
 
 // call is a simulated channel: an inbound scenario caller or an originated
@@ -254,6 +255,14 @@ func (c *call) Play(ctx context.Context, prompts []adapter.Prompt, opt adapter.P
 // playPrompts plays in order; with bargeIn it returns the first digit
 // collected during them (0 if none).
 func (c *call) playPrompts(ctx context.Context, op string, prompts []adapter.Prompt, bargeIn bool) (byte, error) {
+	// A prompt a real switch would refuse fails here too, before anything
+	// plays, so a flow that builds a bad prompt fails in the simulator.
+	for _, p := range prompts {
+		if _, _, err := media.Split(p); err != nil {
+			c.emit(op+"-failed", err.Error(), nil)
+			return 0, fmt.Errorf("sim: %s %s: %w", op, c.info.ID, err)
+		}
+	}
 	for _, p := range prompts {
 		deadline := c.sw.sched.Now().Add(c.sw.promptDuration(p))
 		for {

@@ -86,6 +86,18 @@ func TestCallOperations(t *testing.T) {
 			wantTrace: []string{"00:00:01.500 caller-1     switch   dtmf-ignored       1"},
 		},
 		{
+			name:     "a prompt a real switch refuses fails before anything plays",
+			scenario: "callers: [{}]",
+			h: func(sw *Switch, l *log, c adapter.Call) {
+				_, err := c.Play(bg, prompts("sound:a", "digits:12a"), adapter.PlayOptions{})
+				l.add("play %s", errText(err))
+				_, err = c.Gather(bg, adapter.GatherOptions{Prompts: prompts("beep"), MinDigits: 1, MaxDigits: 1})
+				l.add("gather %s", errText(err))
+			},
+			want:      `0s play sim: play caller-1: prompt "digits:12a": digits "12a": want only 0-9 * #` + "\n" + `0s gather sim: gather caller-1: prompt "beep": want KIND:VALUE with KIND one of sound, recording, digits, number, silence, tone`,
+			wantTrace: []string{"play-failed", "gather-failed"},
+		},
+		{
 			name:     "play barge-in stops at the first digit",
 			scenario: "callers: [{dtmf: [{at: 1.5s, digits: '79'}]}]",
 			h: func(sw *Switch, l *log, c adapter.Call) {
