@@ -30,8 +30,11 @@ func (s *Switch) NewBridge(ctx context.Context, opt adapter.BridgeOptions) (adap
 	default:
 		return nil, fmt.Errorf("asterisk: new bridge %q: unknown kind %d", opt.Name, int(opt.Kind))
 	}
-	id := ari.NewID("br-")
+	id := ari.NewID(bridgeIDPrefix)
+	// Owned before it exists, so its events never find it stale.
+	s.ownBridge(id, true)
 	if _, err := s.client.CreateBridge(ctx, id, typ, opt.Name); err != nil {
+		s.ownBridge(id, false)
 		return nil, fmt.Errorf("asterisk: new %s bridge %q: %w", typ, opt.Name, err)
 	}
 	b := &bridge{sw: s, id: id, kind: opt.Kind, name: opt.Name}
@@ -121,5 +124,23 @@ func (b *bridge) Destroy(ctx context.Context) error {
 	if err != nil && !errors.Is(err, ari.ErrNotFound) && !errors.Is(err, ari.ErrConflict) {
 		return fmt.Errorf("asterisk: destroy bridge %s: %w", b.id, err)
 	}
+	b.sw.ownBridge(b.id, false)
 	return nil
+}
+
+// bridgeIDPrefix starts the id of every bridge this driver creates.
+const bridgeIDPrefix = "br-"
+
+// ownBridge records whether this process owns the bridge id.
+func (s *Switch) ownBridge(id string, owned bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !owned {
+		delete(s.bridges, id)
+		return
+	}
+	if s.bridges == nil {
+		s.bridges = map[string]bool{}
+	}
+	s.bridges[id] = true
 }

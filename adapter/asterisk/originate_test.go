@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/callflow/callflow/adapter"
+	"github.com/callflow/callflow/ari"
 	"github.com/callflow/callflow/internal/sipptest"
 )
 
@@ -314,5 +315,59 @@ func expectMembers(ctx context.Context, sw *Switch, bridgeID, typ string, ids ..
 			return fmt.Errorf("bridge %s (%s) holds %v, want %s %v", bridgeID, b.BridgeType, got, typ, want)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestStaleBridgeSwept: an empty bridge of ours that this process does not
+// own (left by a killed process) is destroyed when its last channel leaves;
+// an owned one stays.
+func TestStaleBridgeSwept(t *testing.T) {
+	a, sw := env(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	u, err := sipptest.StartUAS(ctx, sipptest.UASOptions{Port: a.AgentPorts[0], Mode: sipptest.Answer, Calls: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Stop()
+	agent, err := sw.Originate(ctx, adapter.OriginateRequest{Endpoint: "PJSIP/agent1", CallerID: "+420222333444", Tag: "agent"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer agent.Hangup(context.WithoutCancel(ctx), adapter.CauseNormal)
+
+	stale := ari.NewID(bridgeIDPrefix)
+	if _, err := sw.client.CreateBridge(ctx, stale, ari.BridgeMixing, "left by a dead process"); err != nil {
+		t.Fatal(err)
+	}
+	owned, err := sw.NewBridge(ctx, adapter.BridgeOptions{Kind: adapter.Mixing, Name: "ours"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer owned.Destroy(context.WithoutCancel(ctx))
+	for _, id := range []string{stale, owned.ID()} {
+		if err := sw.client.AddChannel(ctx, id, agent.ID()); err != nil {
+			t.Fatal(err)
+		}
+		if err := expectMembers(ctx, sw, id, "mixing", agent.ID()); err != nil {
+			t.Fatal(err)
+		}
+		if err := sw.client.RemoveChannel(ctx, id, agent.ID()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, err := sw.client.GetBridge(ctx, stale)
+		if errors.Is(err, ari.ErrNotFound) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stale empty bridge %s still there: %v", stale, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, err := sw.client.GetBridge(ctx, owned.ID()); err != nil {
+		t.Fatalf("owned empty bridge was swept: %v", err)
 	}
 }

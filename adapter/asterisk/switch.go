@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -64,6 +65,7 @@ type Switch struct {
 	mu      sync.Mutex
 	calls   map[string]*call   // every call with a running dispatcher, by channel id
 	orphans map[string]*orphan // answered originated channels nobody waits for, by channel id
+	bridges map[string]bool    // bridges this process created and has not destroyed
 }
 
 var (
@@ -163,6 +165,11 @@ func (s *Switch) Serve(ctx context.Context, h adapter.Handler) error {
 			switch e := ev.(type) {
 			case *ari.Resynced:
 				s.resynced(e)
+				s.sweepBridges(ctx, e.Bridges)
+			case *ari.ChannelLeftBridge:
+				if len(e.Bridge.Channels) == 0 {
+					s.sweepBridges(ctx, []ari.Bridge{e.Bridge})
+				}
 			case *ari.ApplicationReplaced:
 				s.log.Error("another connection took over the stasis application; no more events until reconnect")
 			}
@@ -236,6 +243,36 @@ func (s *Switch) resynced(e *ari.Resynced) {
 		}
 		c.log.Info("channel gone after reconnect")
 		c.markGone(adapter.ErrHangup, adapter.CauseNormal, false)
+	}
+}
+
+// sweepBridges destroys empty bridges of ours that no Bridge of this
+// process owns: what a killed process left behind (its queue's holding
+// bridge, the mixing bridge of a conversation re-attached after a restart).
+// A bridge with channels stays until its last channel leaves.
+func (s *Switch) sweepBridges(ctx context.Context, bridges []ari.Bridge) {
+	for _, b := range bridges {
+		if !strings.HasPrefix(b.ID, bridgeIDPrefix) || len(b.Channels) > 0 {
+			continue
+		}
+		s.mu.Lock()
+		owned := s.bridges[b.ID]
+		s.mu.Unlock()
+		if owned {
+			continue
+		}
+		id := b.ID
+		// Ends after one request bounded by cleanupTimeout.
+		go func() {
+			dctx, cancel := detached(ctx)
+			defer cancel()
+			err := s.client.DestroyBridge(dctx, id)
+			if err != nil && !errors.Is(err, ari.ErrNotFound) && !errors.Is(err, ari.ErrConflict) {
+				s.log.Warn("destroy stale bridge", zap.String("bridge", id), zap.Error(err))
+				return
+			}
+			s.log.Info("stale bridge destroyed", zap.String("bridge", id))
+		}()
 	}
 }
 
