@@ -22,6 +22,13 @@ type Appender interface {
 // eventLogBuffer is how many lines wait for the writer before Emit blocks.
 const eventLogBuffer = 4096
 
+// eventLogBatch is the most lines one commit writes; eventLogLinger is how
+// long the writer waits for more lines after the first of a batch.
+const (
+	eventLogBatch  = 256
+	eventLogLinger = 100 * time.Millisecond
+)
+
 // eventLogRetry is how long the writer waits before retrying a failed batch.
 const eventLogRetry = time.Second
 
@@ -117,20 +124,27 @@ func (l *EventLog) Emit(ev trace.Event) {
 
 func (l *EventLog) writer() {
 	defer close(l.done)
+	linger := time.NewTimer(eventLogLinger)
+	linger.Stop()
 	for first := range l.ch {
+		// Lines arrive one at a time as calls progress; waiting a moment
+		// for more lets them share one synchronous commit instead of each
+		// taking its own. Close ends the wait at once (l.ch closed).
 		batch := []store.Event{first}
+		linger.Reset(eventLogLinger)
 	fill:
-		for len(batch) < 256 {
+		for len(batch) < eventLogBatch {
 			select {
 			case ev, ok := <-l.ch:
 				if !ok {
 					break fill
 				}
 				batch = append(batch, ev)
-			default:
+			case <-linger.C:
 				break fill
 			}
 		}
+		linger.Stop()
 		l.write(batch)
 	}
 }
@@ -180,6 +194,9 @@ func mapEvent(ev trace.Event, m measure) (store.Event, bool) {
 		case "timeout", "full", "left":
 			se.Kind = ev.Kind
 			detail("text", ev.Text)
+		case "abandoned":
+			se.Kind = "abandon"
+			detail("reason", ev.Text, "position", ev.Attrs["position"])
 		case "connected":
 			se.Kind = "connected"
 			detail("agent", ev.Text)

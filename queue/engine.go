@@ -28,9 +28,6 @@ import (
 type Deps struct {
 	Switch adapter.Switch
 	Store  store.Callbacks
-	// Events receives the event log (abandons); nil = Store when it
-	// implements store.Events.
-	Events store.Events
 	Clock  clock.Clock
 	Trace  trace.Sink
 	Log    *zap.Logger
@@ -61,7 +58,6 @@ const handleSamples = 20
 type Engine struct {
 	sw    adapter.Switch
 	st    store.Callbacks
-	ev    store.Events
 	clk   clock.Clock
 	tr    trace.Sink
 	log   *zap.Logger
@@ -172,13 +168,6 @@ func New(cfg Config, deps Deps) (*Engine, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("queue: %w", err)
 	}
-	if deps.Events == nil {
-		ev, ok := deps.Store.(store.Events)
-		if !ok {
-			return nil, errors.New("queue: Events is required when Store does not implement store.Events")
-		}
-		deps.Events = ev
-	}
 	if deps.Trace == nil {
 		deps.Trace = trace.Nop{}
 	}
@@ -186,7 +175,7 @@ func New(cfg Config, deps Deps) (*Engine, error) {
 		deps.Log = zap.NewNop()
 	}
 	e := &Engine{
-		sw: deps.Switch, st: deps.Store, ev: deps.Events, clk: deps.Clock, tr: deps.Trace, log: deps.Log, cfg: cfg,
+		sw: deps.Switch, st: deps.Store, clk: deps.Clock, tr: deps.Trace, log: deps.Log, cfg: cfg,
 		queues: map[string]*queueState{},
 		agents: map[string]*agent{},
 		byCall: map[string]*entry{},
@@ -391,17 +380,14 @@ func (e *Engine) running() (context.Context, bool) {
 	return e.ctx, true
 }
 
-// recordAbandon counts, traces and stores an abandon.
-func (e *Engine) recordAbandon(ctx context.Context, q *queueState, callID, why string, position int) {
+// recordAbandon counts and traces an abandon; the service's event log
+// (metrics.EventLog) stores it from the trace, in order with every other
+// line.
+func (e *Engine) recordAbandon(q *queueState, callID, why string, position int) {
 	e.mu.Lock()
 	q.abandons++
 	e.mu.Unlock()
 	e.emitQ(callID, "abandoned", why, map[string]string{"queue": q.cfg.Name, "position": strconv.Itoa(position)})
-	ev := store.Event{At: e.clk.Now(), Kind: "abandon", Queue: q.cfg.Name, CallID: callID,
-		Detail: map[string]string{"reason": why, "position": strconv.Itoa(position)}}
-	if err := e.ev.AppendEvent(context.WithoutCancel(ctx), ev); err != nil {
-		e.log.Error("store abandon event", zap.String("queue", q.cfg.Name), zap.String("call_id", callID), zap.Error(err))
-	}
 }
 
 // QueueSnapshot is a queue's line and agents at one instant.

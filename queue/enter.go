@@ -226,7 +226,7 @@ func (e *Engine) finish(ctx context.Context, en *entry, w *waiter, err error) (f
 				why = "reservation left open"
 			}
 		}
-		e.recordAbandon(ctx, q, en.call.ID(), why, pos)
+		e.recordAbandon(q, en.call.ID(), why, pos)
 	} else {
 		e.emitQ(en.call.ID(), "left", "", map[string]string{"queue": q.cfg.Name})
 	}

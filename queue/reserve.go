@@ -226,7 +226,7 @@ func (e *Engine) Release(ctx context.Context, call adapter.Call) bool {
 		e.kick()
 		return false
 	}
-	e.recordAbandon(ctx, q, callID, "reservation released", pos)
+	e.recordAbandon(q, callID, "reservation released", pos)
 	e.kick()
 	return true
 }

@@ -236,9 +236,8 @@ func TestReservations(t *testing.T) {
 				if r := h.result("caller-1"); !errors.Is(r.err, adapter.ErrHangup) {
 					t.Fatalf("caller-1 Enter err %v, want ErrHangup", r.err)
 				}
-				evs, err := h.st.ListEvents(context.Background())
-				if err != nil || len(evs) != 1 || evs[0].Kind != "abandon" || evs[0].CallID != "caller-1" {
-					t.Fatalf("stored events %+v %v", evs, err)
+				if ev, _, _ := h.find("caller-1", trace.Queue, "abandoned"); ev.Attrs["queue"] != "sales" || ev.Attrs["position"] == "" {
+					t.Fatalf("abandon event without its queue and position: %+v", ev)
 				}
 				snap, _ := h.eng.Snapshot("sales")
 				if snap.Abandons != 1 {

@@ -82,7 +82,7 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (_ *Service, err 
 		}
 	}
 	s.engine, err = queue.New(cfg.Queue, queue.Deps{
-		Switch: s.sw, Store: s.store, Events: s.store, Clock: clock.Real{}, Trace: s.sink, Log: s.log,
+		Switch: s.sw, Store: s.store, Clock: clock.Real{}, Trace: s.sink, Log: s.log,
 	})
 	if err != nil {
 		return nil, err

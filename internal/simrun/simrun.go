@@ -101,7 +101,7 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 	sched := sim.NewScheduler(Start)
 	rec := &trace.Recorder{}
 	sw := sim.New(sched, sc, rec, sim.Options{})
-	eng, err := queue.New(cfg.Queue, queue.Deps{Switch: sw, Store: st, Events: st, Clock: sched, Trace: rec, Log: log})
+	eng, err := queue.New(cfg.Queue, queue.Deps{Switch: sw, Store: st, Clock: sched, Trace: rec, Log: log})
 	if err != nil {
 		return nil, err
 	}
