@@ -18,11 +18,13 @@ import (
 
 // ariEvent is the part of an ARI event the tests look at.
 type ariEvent struct {
-	Type    string   `json:"type"`
-	Args    []string `json:"args"`
-	Digit   string   `json:"digit"`
-	Cause   int      `json:"cause"`
-	Channel struct {
+	Type  string   `json:"type"`
+	Args  []string `json:"args"`
+	Digit string   `json:"digit"`
+	// DurationMs is a ChannelDtmfReceived's key press length.
+	DurationMs int `json:"duration_ms"`
+	Cause      int `json:"cause"`
+	Channel    struct {
 		ID     string `json:"id"`
 		Caller struct {
 			Number string `json:"number"`

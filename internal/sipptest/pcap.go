@@ -135,22 +135,59 @@ func (s *stream) audio(src []packet, d time.Duration, startTS uint32) ([]packet,
 	return out, nil
 }
 
+// eventTick is the spacing the telephone-event captures send their packets
+// at; event durations are counted in whole ticks.
+const eventTick = 20 * time.Millisecond
+
 // event returns the packets of one telephone-event capture at RTP time ts,
 // keeping the capture's timing, retransmitted end packets and sequence gaps.
-func (s *stream) event(src []packet, ts uint32) []packet {
+//
+// The duration field is rewritten to the time the event has been on the
+// wire when each packet is sent (RFC 4733 §2.5.1.2): sipp's captures count
+// it twice as fast as they send (2240 samples, 280 ms, for a 140 ms press),
+// so every key claimed to last past the start of the next one DigitSpacing
+// later. When Asterisk drops a key's begin packet (a prompt was playing, or a
+// late burst under load put it within 45 ms of the previous key) it emulates
+// the key for that claimed duration, queues the next key until
+// the emulation ends, and reports the queued key twice (ChannelDtmfReceived
+// on arrival and again when it re-reads it): "900123456#" arrived as
+// "9000011223344556". All packets of one press share ts, and the repeated
+// end packets keep the same sequence number and duration.
+func (s *stream) event(src []packet, ts uint32) ([]packet, error) {
 	first := src[0].seq()
 	var span uint16
+	durs := map[uint16]uint16{} // by sequence offset: the first copy's send time
 	out := make([]packet, 0, len(src))
-	for _, p := range src {
+	for i, p := range src {
+		if len(p.data) < p.rtp+16 {
+			return nil, fmt.Errorf("sipptest: event capture packet %d: no telephone-event payload", i)
+		}
+		if p.data[p.rtp+12] != src[0].data[src[0].rtp+12] {
+			return nil, fmt.Errorf("sipptest: event capture packet %d: event %d, want %d", i, p.data[p.rtp+12], src[0].data[src[0].rtp+12])
+		}
 		rel := p.seq() - first
 		if rel > span {
 			span = rel
 		}
-		out = append(out, s.out(p, p.at, s.seq+rel, ts, p.marker()))
+		dur, ok := durs[rel]
+		if !ok {
+			ticks := (p.at + eventTick/2) / eventTick
+			dur = uint16(ticks * eventTick * rtpClock / time.Second)
+			durs[rel] = dur
+		}
+		q := s.out(p, p.at, s.seq+rel, ts, p.marker())
+		binary.BigEndian.PutUint16(q.data[q.rtp+14:], dur)
+		out = append(out, q)
 	}
 	s.seq += span + 1
-	return out
+	return out, nil
 }
+
+// eventDuration is the duration field of a telephone-event packet.
+func (p packet) eventDuration() uint16 { return binary.BigEndian.Uint16(p.data[p.rtp+14:]) }
+
+// eventEnd reports the end bit of a telephone-event packet.
+func (p packet) eventEnd() bool { return p.data[p.rtp+13]&0x80 != 0 }
 
 // writePcap writes pkts as a little-endian microsecond pcap.
 func writePcap(path string, pkts []packet) error {

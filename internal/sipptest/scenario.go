@@ -170,7 +170,11 @@ func buildCaller(c Caller, steps []Step, ssrc uint32) (string, map[string][]pack
 				if err != nil {
 					return "", nil, err
 				}
-				play(st.event(src, uint32(elapsed*rtpClock/time.Second)), DigitSpacing, fmt.Sprintf("DTMF %q", k))
+				pkts, err := st.event(src, uint32(elapsed*rtpClock/time.Second))
+				if err != nil {
+					return "", nil, fmt.Errorf("%w (%s)", err, name)
+				}
+				play(pkts, DigitSpacing, fmt.Sprintf("DTMF %q", k))
 			}
 		case stepHangup:
 			fmt.Fprintf(&b, callerBye, from)
