@@ -157,7 +157,7 @@ func (b *bridge) addMixing(ctx context.Context, c *call) error {
 	if peer == nil {
 		return nil
 	}
-	if _, err := peer.api(ctx, "bridge", "uuid_bridge", c.id); err != nil {
+	if _, err := peer.api(ctx, "bridge", "uuid_bridge", c.uuid); err != nil {
 		b.forget(c)
 		c.mu.Lock()
 		c.mixing = nil

@@ -53,8 +53,11 @@ func (l *listener) pop() (*esl.Event, bool) {
 // channel's ordered event stream, tracks answer and hang-up, and hands the
 // events to the running operation's listener.
 type call struct {
-	sw     *Switch
-	id     string
+	sw *Switch
+	id string // Call.ID: the id the engine chose, or uuid
+	// uuid is the channel's Unique-ID on FreeSWITCH, used in every
+	// command: id itself, or a UUID derived from it (see channelUUID).
+	uuid   string
 	info   adapter.CallInfo
 	log    *zap.Logger
 	sess   *esl.Session
@@ -76,7 +79,7 @@ type call struct {
 }
 
 func (s *Switch) newCall(info adapter.CallInfo, sess *esl.Session, events *esl.Stream, answered bool) *call {
-	return &call{sw: s, id: info.ID, info: info, sess: sess, events: events, answered: answered,
+	return &call{sw: s, id: info.ID, uuid: info.ID, info: info, sess: sess, events: events, answered: answered,
 		log:  s.log.With(zap.String("call_id", info.ID), zap.String("direction", info.Direction.String())),
 		gone: make(chan struct{}), done: make(chan struct{}), vars: map[string]string{}}
 }
@@ -163,11 +166,11 @@ func (c *call) cleanup() {
 		return
 	}
 	c.release.Do(func() {
-		c.sw.forget(c.id)
+		c.sw.forget(c)
 		ctx, cancel := context.WithTimeout(context.Background(), c.sw.cfg.CommandTimeout)
 		defer cancel()
 		if conn, err := c.sw.inbound(ctx); err == nil {
-			if err := conn.DeleteFilter(ctx, esl.FilterDelete{Header: "Unique-ID", Value: c.id}); err != nil {
+			if err := conn.DeleteFilter(ctx, esl.FilterDelete{Header: "Unique-ID", Value: c.uuid}); err != nil {
 				c.log.Warn("remove channel filter", zap.Error(err))
 			}
 		}
@@ -267,7 +270,7 @@ func (c *call) fault(op string, err error) {
 	defer cancel()
 	conn, cerr := c.sw.inbound(ctx)
 	if cerr == nil {
-		_, cerr = conn.API(ctx, esl.API{Cmd: "uuid_kill", Args: c.id + " NORMAL_TEMPORARY_FAILURE"})
+		_, cerr = conn.API(ctx, esl.API{Cmd: "uuid_kill", Args: c.uuid + " NORMAL_TEMPORARY_FAILURE"})
 	}
 	if cerr != nil {
 		c.log.Error("uuid_kill after session timeout failed", zap.Error(cerr))
@@ -277,7 +280,7 @@ func (c *call) fault(op string, err error) {
 
 // api runs an api command about the call on its own socket.
 func (c *call) api(ctx context.Context, op, cmd string, args ...string) (string, error) {
-	line, err := esl.JoinArgs(append([]string{c.id}, args...)...)
+	line, err := esl.JoinArgs(append([]string{c.uuid}, args...)...)
 	if err != nil {
 		return "", fmt.Errorf("freeswitch: %s %s: %w", op, c.id, err)
 	}
@@ -315,7 +318,7 @@ func (c *call) execute(ctx context.Context, l *listener, op, app, arg string, on
 	id := esl.NewUUID()
 	msg := esl.SendMsg{CallCommand: "execute", AppName: app, AppArg: arg, EventLock: true, EventUUID: id}
 	if c.sess == nil {
-		msg.UUID = c.id
+		msg.UUID = c.uuid
 	}
 	if _, err := c.send(ctx, op, msg); err != nil {
 		return nil, err

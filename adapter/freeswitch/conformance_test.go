@@ -42,7 +42,7 @@ func harnessFate(p switchtest.Party) esltest.Fate {
 	return esltest.Fate{Outcome: esltest.Answer, After: p.AnswerAfter}
 }
 
-var originateRx = regexp.MustCompile(`^bgapi originate \{(?:\^\^.)?origination_uuid=([0-9a-f-]+)`)
+var originateRx = regexp.MustCompile(`^bgapi originate \{(?:\^\^.)?origination_uuid=([A-Za-z0-9._-]+)`)
 
 func (h *esltestHarness) Run(t *testing.T, c switchtest.Case) *switchtest.Result {
 	t.Helper()

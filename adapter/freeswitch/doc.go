@@ -49,6 +49,23 @@
 // a timer (the channel stays parked). Hangup sends the cause by its
 // FreeSWITCH name (see CauseName) and waits for CHANNEL_HANGUP.
 //
+// Call ids (OriginateRequest.ID, adapter.Attacher): FreeSWITCH takes any
+// string as origination_uuid but keeps only 36 characters of it
+// (uuid_str[SWITCH_UUID_FORMATTED_LENGTH + 1] in switch_core_session.c;
+// not in the captures, which use real UUIDs), and ESL filters read a
+// leading '-' or '+' as a modifier. So the channel's Unique-ID is the id
+// itself when it has at most 36 characters and starts with a letter or
+// digit, else the UUIDv5 of the id in a fixed namespace (channelUUID);
+// either way Call.ID() returns the id, and a restarted process finds the
+// channel from the id it logged. Every command uses the Unique-ID. An
+// originate whose "+OK <uuid>" names another channel (FreeSWITCH refused
+// the uuid as a duplicate) kills that channel and fails. Attach asks
+// "api uuid_exists U", then watches the channel and installs "filter
+// Unique-ID U", then reads "api uuid_dump U" (Answer-State answered,
+// ringing/early, hangup): the state is read after the events are watched,
+// so nothing racing the attach is missed. The attached call is controlled
+// like an originated one, through the inbound connection.
+//
 // Originate waits for the BACKGROUND_JOB: "+OK" is an answered call
 // (ignore_early_media=true), "-ERR USER_BUSY" ErrBusy, NO_ANSWER,
 // NO_USER_RESPONSE, PROGRESS_TIMEOUT or ORIGINATOR_CANCEL ErrNoAnswer,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -59,9 +60,18 @@ func (s *Switch) originateArgs(uuid string, req adapter.OriginateRequest, timeou
 	return esl.Originate{Vars: vars, Endpoint: req.Endpoint, App: "park"}.Args()
 }
 
+// jobChannel is the uuid in an originate's "+OK <uuid>\n" result.
+func jobChannel(body string) string {
+	rest, _ := strings.CutPrefix(strings.TrimSpace(body), "+OK")
+	return strings.TrimSpace(rest)
+}
+
 // Originate dials req.Endpoint with "bgapi originate … &park()". The
 // channel's uuid and the Job-UUID are chosen here, and the channel's event
-// stream and filters are in place before the bgapi is sent. It returns
+// stream and filters are in place before the bgapi is sent. With req.ID
+// the call's ID is req.ID and its origination_uuid channelUUID(req.ID)
+// (req.ID itself when FreeSWITCH can hold it); an ID this Switch already
+// tracks is refused. It returns
 // once the far end answered (ignore_early_media=true), or an error
 // wrapping adapter.ErrBusy, ErrNoAnswer or ErrFailed; when ctx ends first
 // the channel is killed (uuid_kill … ORIGINATOR_CANCEL).
@@ -70,7 +80,16 @@ func (s *Switch) Originate(ctx context.Context, req adapter.OriginateRequest) (a
 	if timeout <= 0 {
 		timeout = s.cfg.DefaultOriginateTimeout
 	}
-	uuid := esl.NewUUID()
+	id, uuid := "", esl.NewUUID()
+	if req.ID != "" {
+		if err := checkCallID(req.ID); err != nil {
+			return nil, fmt.Errorf("freeswitch: originate %s: %w: %w", req.Endpoint, adapter.ErrFailed, err)
+		}
+		uuid = channelUUID(req.ID)
+	}
+	if id = req.ID; id == "" {
+		id = uuid
+	}
 	args, err := s.originateArgs(uuid, req, timeout)
 	if err != nil {
 		return nil, fmt.Errorf("freeswitch: originate %s: %w: %w", req.Endpoint, adapter.ErrFailed, err)
@@ -79,11 +98,20 @@ func (s *Switch) Originate(ctx context.Context, req adapter.OriginateRequest) (a
 	if err != nil {
 		return nil, fmt.Errorf("freeswitch: originate %s: %w", req.Endpoint, err)
 	}
-	info := adapter.CallInfo{ID: uuid, Direction: adapter.Outbound, CallerNumber: req.CallerID,
+	info := adapter.CallInfo{ID: id, Direction: adapter.Outbound, CallerNumber: req.CallerID,
 		CallerName: req.CallerName, Endpoint: req.Endpoint}
-	c := s.newCall(info, nil, conn.Watch(uuid), true)
+	c := s.newCall(info, nil, nil, true)
+	c.uuid = uuid
 	c.log = c.log.With(zap.String("tag", req.Tag), zap.String("endpoint", req.Endpoint))
-	s.track(c)
+	if uuid != id {
+		c.log = c.log.With(zap.String("uuid", uuid))
+	}
+	// Reserve the id before watching: a second stream for the uuid would
+	// end the first call's.
+	if !s.trackNew(c) {
+		return nil, fmt.Errorf("freeswitch: originate %s: call id %q is in use: %w", req.Endpoint, id, adapter.ErrFailed)
+	}
+	c.events = conn.Watch(uuid)
 	go c.dispatch() // ends when cleanup closes the stream or the connection ends
 	fail := func(err error) (adapter.Call, error) {
 		c.markGone(adapter.CauseUnknown, "originate failed")
@@ -100,8 +128,21 @@ func (s *Switch) Originate(ctx context.Context, req adapter.OriginateRequest) (a
 	}
 	wctx, cancel := context.WithTimeout(ctx, timeout+originateGrace)
 	defer cancel()
-	_, err = job.Wait(wctx)
+	res, err := job.Wait(wctx)
 	if err == nil {
+		if got := jobChannel(res.Body); got != uuid {
+			// FreeSWITCH did not take our origination_uuid (a duplicate):
+			// that channel is nobody's, hang it up.
+			c.log.Error("originate answered under another uuid; hanging it up", zap.String("got", got))
+			if err := esl.CheckArg(got); err == nil && got != "" {
+				kctx, kcancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.CommandTimeout)
+				defer kcancel()
+				if _, kerr := conn.API(kctx, esl.API{Cmd: "uuid_kill", Args: got}); kerr != nil {
+					c.log.Warn("uuid_kill of the foreign channel", zap.Error(kerr))
+				}
+			}
+			return fail(fmt.Errorf("freeswitch: originate %s: answered as %q, not %s: %w", req.Endpoint, got, uuid, adapter.ErrFailed))
+		}
 		c.log.Info("originated call answered")
 		return c, nil
 	}

@@ -123,9 +123,13 @@ type Switch struct {
 	serving bool
 	conn    *esl.Conn
 	addr    net.Addr
-	ready   chan struct{} // closed once Serve is connected and listening
-	ended   chan struct{} // closed when Serve has returned
-	calls   map[string]*call
+	ready   chan struct{}    // closed once Serve is connected and listening
+	ended   chan struct{}    // closed when Serve has returned
+	calls   map[string]*call // originated and attached calls by Call.ID
+
+	// attaching admits one Attach at a time (capacity 1), so two never
+	// watch and filter the same channel.
+	attaching chan struct{}
 }
 
 // New checks cfg and returns a driver; Serve connects it.
@@ -138,7 +142,7 @@ func New(cfg Config, log *zap.Logger) (*Switch, error) {
 	}
 	return &Switch{cfg: cfg, log: log.With(zap.String("switch", "freeswitch")), idle: "callflow-idle-" + esl.NewUUID(),
 		ready: make(chan struct{}), ended: make(chan struct{}),
-		calls: map[string]*call{}}, nil
+		calls: map[string]*call{}, attaching: make(chan struct{}, 1)}, nil
 }
 
 // Name is "freeswitch".
@@ -314,7 +318,7 @@ func (s *Switch) resync(ctx context.Context) {
 		return
 	}
 	for _, c := range calls {
-		out, err := conn.API(ctx, esl.API{Cmd: "uuid_exists", Args: c.id})
+		out, err := conn.API(ctx, esl.API{Cmd: "uuid_exists", Args: c.uuid})
 		if err != nil {
 			s.log.Warn("resync: uuid_exists", zap.String("call_id", c.id), zap.Error(err))
 			continue
@@ -326,15 +330,23 @@ func (s *Switch) resync(ctx context.Context) {
 	}
 }
 
-func (s *Switch) track(c *call) {
+// trackNew tracks c unless a call with its id is tracked already.
+func (s *Switch) trackNew(c *call) bool {
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.calls[c.id] != nil {
+		return false
+	}
 	s.calls[c.id] = c
-	s.mu.Unlock()
+	return true
 }
 
-func (s *Switch) forget(id string) {
+// forget stops tracking c (not a later call that took its id).
+func (s *Switch) forget(c *call) {
 	s.mu.Lock()
-	delete(s.calls, id)
+	if s.calls[c.id] == c {
+		delete(s.calls, c.id)
+	}
 	s.mu.Unlock()
 }
 

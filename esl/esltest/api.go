@@ -61,6 +61,32 @@ func (s *Server) api(cmd, args string) apiResult {
 		return s.originate(args)
 	case "uuid_exists":
 		return apiResult{body: strconv.FormatBool(get() != nil)}
+	case "uuid_dump":
+		// The default format, txt: the channel's data as a plain event
+		// body, values URL-encoded, then a blank line
+		// (switch_event_serialize); "plain" leaves values unencoded.
+		ch := get()
+		if ch == nil {
+			return noChannel
+		}
+		format := lastOr(f, 1)
+		if format == "" {
+			format = "txt"
+		}
+		if format != "txt" && format != "plain" {
+			return apiResult{body: "-ERR esltest: uuid_dump format " + format + " not modelled\n"}
+		}
+		h := append(esl.Headers{{Name: "Event-Name", Value: "CHANNEL_DATA"}, {Name: "Core-UUID", Value: s.core}}, s.channelHeaders(ch)...)
+		var b strings.Builder
+		for _, x := range h {
+			v := x.Value
+			if format == "txt" {
+				v = URLEncode(v)
+			}
+			b.WriteString(x.Name + ": " + v + "\n")
+		}
+		b.WriteByte('\n')
+		return apiResult{body: b.String()}
 	case "uuid_getvar":
 		ch := get()
 		if ch == nil || len(f) < 2 {
