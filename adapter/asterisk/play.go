@@ -19,8 +19,8 @@ import (
 // Gather defaults for a zero FirstTimeout or InterDigitTimeout (the
 // simulator's too).
 const (
-	DefaultFirstTimeout      = 5 * time.Second
-	DefaultInterDigitTimeout = 5 * time.Second
+	DefaultFirstTimeout      = adapter.DefaultFirstTimeout
+	DefaultInterDigitTimeout = adapter.DefaultInterDigitTimeout
 )
 
 // failedPlaybackWait is how long a failed playback waits for the hang-up
@@ -158,8 +158,9 @@ func (c *call) stopPlayback(ctx context.Context, id string) {
 // Gather plays the prompts with barge-in and collects digits until
 // MaxDigits, the terminator or a timeout.
 func (c *call) Gather(ctx context.Context, opt adapter.GatherOptions) (string, error) {
-	if opt.MaxDigits < 1 || opt.MinDigits < 0 || opt.MinDigits > opt.MaxDigits {
-		return "", fmt.Errorf("asterisk: gather %s: bad digit bounds min %d max %d", c.id, opt.MinDigits, opt.MaxDigits)
+	col, err := adapter.NewCollector(opt)
+	if err != nil {
+		return "", fmt.Errorf("asterisk: gather %s: %w", c.id, err)
 	}
 	if err := c.errGone("gather"); err != nil {
 		return "", err
@@ -168,31 +169,12 @@ func (c *call) Gather(ctx context.Context, opt adapter.GatherOptions) (string, e
 	if err != nil {
 		return "", err
 	}
-	first, inter := opt.FirstTimeout, opt.InterDigitTimeout
-	if first <= 0 {
-		first = DefaultFirstTimeout
-	}
-	if inter <= 0 {
-		inter = DefaultInterDigitTimeout
-	}
 	l := c.listen()
 	defer c.unlisten(l)
 
-	var got []byte
-	// add takes one key; it reports whether collection is complete.
-	add := func(key string) bool {
-		if key == "" {
-			return false
-		}
-		if opt.Terminator != "" && strings.Contains(opt.Terminator, key) {
-			return true
-		}
-		got = append(got, key...)
-		return len(got) >= opt.MaxDigits
-	}
 	done := func(how string) (string, error) {
-		c.log.Debug("gathered", zap.String("digits", string(got)), zap.String("end", how))
-		return string(got), nil
+		c.log.Debug("gathered", zap.String("digits", col.Digits()), zap.String("end", how))
+		return col.Digits(), nil
 	}
 	if len(uris) > 0 {
 		pressed, err := c.play(ctx, l, "gather", uris, true)
@@ -200,16 +182,12 @@ func (c *call) Gather(ctx context.Context, opt adapter.GatherOptions) (string, e
 			return "", err
 		}
 		for _, k := range pressed {
-			if add(string(k)) {
+			if col.Add(string(k)) {
 				return done("during prompts")
 			}
 		}
 	}
-	wait := first
-	if len(got) > 0 {
-		wait = inter
-	}
-	t := time.NewTimer(wait)
+	t := time.NewTimer(col.Timeout())
 	defer t.Stop()
 	for {
 		select {
@@ -218,19 +196,16 @@ func (c *call) Gather(ctx context.Context, opt adapter.GatherOptions) (string, e
 		case <-c.gone:
 			return "", c.errGone("gather")
 		case <-t.C:
-			if len(got) == 0 {
-				return done("timeout")
-			}
-			return done("inter-digit timeout")
+			return done(col.TimeoutReason())
 		case ev := <-l.ch:
 			d, ok := ev.(*ari.ChannelDtmfReceived)
 			if !ok {
 				continue
 			}
-			if add(d.Digit) {
+			if col.Add(d.Digit) {
 				return done("complete")
 			}
-			t.Reset(inter)
+			t.Reset(col.Timeout())
 		}
 	}
 }

@@ -18,8 +18,8 @@ import (
 
 // Gather defaults when GatherOptions leaves a timeout at zero.
 const (
-	DefaultFirstTimeout      = 5 * time.Second
-	DefaultInterDigitTimeout = 5 * time.Second
+	DefaultFirstTimeout      = adapter.DefaultFirstTimeout
+	DefaultInterDigitTimeout = adapter.DefaultInterDigitTimeout
 )
 
 // tones maps tone:NAME to FreeSWITCH tone_stream definitions (TGML).
@@ -151,11 +151,9 @@ func (c *call) play(ctx context.Context, l *listener, op string, steps []step, b
 // first timeout runs after the prompts, the inter-digit timeout after each
 // key; MaxDigits or the terminator end collection at once.
 func (c *call) Gather(ctx context.Context, opt adapter.GatherOptions) (string, error) {
-	if opt.MaxDigits < 1 || opt.MinDigits < 0 || opt.MinDigits > opt.MaxDigits {
-		return "", fmt.Errorf("freeswitch: gather %s: bad digit bounds min %d max %d", c.id, opt.MinDigits, opt.MaxDigits)
-	}
-	if strings.Trim(opt.Terminator, "0123456789*#") != "" {
-		return "", fmt.Errorf("freeswitch: gather %s: terminator %q: want keys 0-9 * #", c.id, opt.Terminator)
+	col, err := adapter.NewCollector(opt)
+	if err != nil {
+		return "", fmt.Errorf("freeswitch: gather %s: %w", c.id, err)
 	}
 	steps, err := c.sw.mediaSteps(opt.Prompts)
 	if err != nil {
@@ -164,59 +162,37 @@ func (c *call) Gather(ctx context.Context, opt adapter.GatherOptions) (string, e
 	if err := c.errGone("gather"); err != nil {
 		return "", err
 	}
-	first, inter := opt.FirstTimeout, opt.InterDigitTimeout
-	if first <= 0 {
-		first = DefaultFirstTimeout
-	}
-	if inter <= 0 {
-		inter = DefaultInterDigitTimeout
-	}
 	l := c.listen()
 	defer c.unlisten(l)
-	var got []byte
-	add := func(key string) bool {
-		if opt.Terminator != "" && strings.Contains(opt.Terminator, key) {
-			return true
-		}
-		got = append(got, key...)
-		return len(got) >= opt.MaxDigits
-	}
 	done := func(how string) (string, error) {
-		c.log.Debug("gathered", zap.String("digits", string(got)), zap.String("end", how))
-		return string(got), nil
+		c.log.Debug("gathered", zap.String("digits", col.Digits()), zap.String("end", how))
+		return col.Digits(), nil
 	}
 	keys, err := c.play(ctx, l, "gather", steps, true)
 	if err != nil {
 		return "", err
 	}
 	for _, k := range keys {
-		if add(k) {
+		if col.Add(k) {
 			return done("during prompts")
 		}
 	}
-	wait := first
-	if len(got) > 0 {
-		wait = inter
-	}
-	t := time.NewTimer(wait)
+	t := time.NewTimer(col.Timeout())
 	defer t.Stop()
 	for {
 		for e, ok := l.pop(); ok; e, ok = l.pop() {
 			if e.Name() != "DTMF" {
 				continue
 			}
-			if add(e.Get("DTMF-Digit")) {
+			if col.Add(e.Get("DTMF-Digit")) {
 				return done("complete")
 			}
-			t.Reset(inter)
+			t.Reset(col.Timeout())
 		}
 		select {
 		case <-l.wake:
 		case <-t.C:
-			if len(got) == 0 {
-				return done("timeout")
-			}
-			return done("inter-digit timeout")
+			return done(col.TimeoutReason())
 		case <-c.gone:
 			return "", c.errGone("gather")
 		case <-ctx.Done():

@@ -292,76 +292,56 @@ func (c *call) playPrompts(ctx context.Context, op string, prompts []adapter.Pro
 
 // Gather plays the prompts with barge-in and collects digits.
 func (c *call) Gather(ctx context.Context, opt adapter.GatherOptions) (string, error) {
-	if opt.MaxDigits < 1 || opt.MinDigits > opt.MaxDigits || opt.MinDigits < 0 {
-		return "", fmt.Errorf("sim: gather %s: bad digit bounds min %d max %d", c.info.ID, opt.MinDigits, opt.MaxDigits)
+	col, err := adapter.NewCollector(opt)
+	if err != nil {
+		return "", fmt.Errorf("sim: gather %s: %w", c.info.ID, err)
 	}
 	if err := c.goneErr("gather"); err != nil {
 		return "", err
 	}
-	first, inter := opt.FirstTimeout, opt.InterDigitTimeout
-	if first <= 0 {
-		first = DefaultFirstTimeout
-	}
-	if inter <= 0 {
-		inter = DefaultInterDigitWait
-	}
 	c.startCollect()
 	defer c.stopCollect()
+	first, inter := col.Timeout(), opt.InterDigitTimeout
+	if inter <= 0 {
+		inter = adapter.DefaultInterDigitTimeout
+	}
 	c.emit("gather", promptList(opt.Prompts), map[string]string{
 		"min": strconv.Itoa(opt.MinDigits), "max": strconv.Itoa(opt.MaxDigits),
 		"term": orDash(opt.Terminator), "first": first.String(), "inter": inter.String(),
 	})
-	var got []byte
 	end := func(how string) (string, error) {
 		attrs := map[string]string{"end": how}
-		if len(got) < opt.MinDigits {
+		if col.Short() {
 			attrs["short"] = "yes"
 		}
-		c.emit("gathered", strconv.Quote(string(got)), attrs)
-		return string(got), nil
-	}
-	// add takes one digit; it reports how collection ends, "" to go on.
-	add := func(d byte) string {
-		if opt.Terminator != "" && strings.IndexByte(opt.Terminator, d) >= 0 {
-			return "terminator"
-		}
-		got = append(got, d)
-		if len(got) >= opt.MaxDigits {
-			return "max"
-		}
-		return ""
+		c.emit("gathered", strconv.Quote(col.Digits()), attrs)
+		return col.Digits(), nil
 	}
 	d, err := c.playPrompts(ctx, "gather", opt.Prompts, true)
 	if err != nil {
 		return "", err
 	}
-	deadline := c.sw.sched.Now().Add(first)
-	if d != 0 {
-		if how := add(d); how != "" {
-			return end(how)
-		}
-		deadline = c.sw.sched.Now().Add(inter)
+	if d != 0 && col.Add(string(d)) {
+		return end(col.End())
 	}
+	deadline := c.sw.sched.Now().Add(col.Timeout())
 	for {
 		for {
 			d, ok := c.takeDigit()
 			if !ok {
 				break
 			}
-			if how := add(d); how != "" {
-				return end(how)
+			if col.Add(string(d)) {
+				return end(col.End())
 			}
-			deadline = c.sw.sched.Now().Add(inter)
+			deadline = c.sw.sched.Now().Add(col.Timeout())
 		}
 		done, err := c.step(ctx, "gather", deadline, true)
 		if err != nil {
 			return "", err
 		}
 		if done {
-			if len(got) == 0 {
-				return end("timeout")
-			}
-			return end("inter-digit timeout")
+			return end(col.TimeoutReason())
 		}
 	}
 }

@@ -25,11 +25,11 @@ const DefaultPromptDuration = time.Second
 
 // Fixed timings of the simulated switch.
 const (
-	BusyAfter             = time.Second            // a busy party rejects after this
-	DefaultRingTimeout    = 30 * time.Second       // OriginateRequest.Timeout 0
-	BeepDuration          = 500 * time.Millisecond // Record with Beep
-	DefaultFirstTimeout   = 5 * time.Second        // GatherOptions.FirstTimeout 0
-	DefaultInterDigitWait = 5 * time.Second        // GatherOptions.InterDigitTimeout 0
+	BusyAfter             = time.Second                      // a busy party rejects after this
+	DefaultRingTimeout    = 30 * time.Second                 // OriginateRequest.Timeout 0
+	BeepDuration          = 500 * time.Millisecond           // Record with Beep
+	DefaultFirstTimeout   = adapter.DefaultFirstTimeout      // GatherOptions.FirstTimeout 0
+	DefaultInterDigitWait = adapter.DefaultInterDigitTimeout // GatherOptions.InterDigitTimeout 0
 )
 
 // Switch is the simulated switch. It implements adapter.Switch; its calls
