@@ -89,9 +89,18 @@ func TestDeclineHangupWhileReserved(t *testing.T) {
 	r.Finish(run, 30*time.Second)
 
 	ctx := r.Ctx(10 * time.Second)
-	evs, err := r.Svc.Events(ctx, "abandon")
-	if err != nil {
-		t.Fatal(err)
+	// The event log commits lines in batches (up to 100 ms after the
+	// first), so the abandon shows up shortly after the trace line.
+	var evs []e2etest.StoredEvent
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		got, err := r.Svc.Events(ctx, "abandon")
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs = got
+		if len(evs) > 0 || time.Now().After(deadline) {
+			break
+		}
 	}
 	if len(evs) != 1 || evs[0].CallID != id || evs[0].Queue != "support" {
 		t.Errorf("abandon events %+v, want one for call %s in support", evs, id)
