@@ -24,8 +24,11 @@
 //   - Reconnect: after the websocket comes back, calls whose channels
 //     Asterisk no longer lists are marked hung up with cause normal (the
 //     real cause was lost with the connection). A Play running across the
-//     outage re-checks its playback; a Record has a safety deadline of its
-//     maximum duration plus RecordGrace.
+//     outage re-checks its playback.
+//   - MaxDuration: Asterisk enforces a recording's limit only as audio
+//     frames arrive, so a silent caller or a loaded machine overruns it;
+//     Record stops the recording itself just past the limit and waits
+//     RecordGrace at most for its RecordingFinished.
 //   - An originated channel that enters Stasis with no Originate waiting for
 //     it (the process restarted while it rang) is kept for OrphanGrace so
 //     the queue engine's start-up reconciliation can Attach it (Switch

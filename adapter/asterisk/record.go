@@ -110,11 +110,14 @@ func (c *call) record(ctx context.Context, req ari.RecordRequest, maxDur time.Du
 // call hung up meanwhile but the recording was still stored; err when there
 // is no recording to return.
 func (c *call) waitRecording(ctx context.Context, l *listener, req ari.RecordRequest, maxDur time.Duration) (live ari.LiveRecording, hangErr, err error) {
-	// A RecordingFinished lost in a websocket outage must not keep us
-	// forever: past the limit, stop the recording ourselves.
-	var deadlineC <-chan time.Time
+	// Asterisk checks a recording's limit only as audio frames arrive (about
+	// once a second): a caller who falls silent, or a loaded machine, keeps
+	// it recording well past MaxDuration. Past the limit we stop it
+	// ourselves; if even then no RecordingFinished comes (lost in a
+	// websocket outage), we stop waiting after RecordGrace.
+	var deadlineC, stoppedC <-chan time.Time
 	if maxDur > 0 {
-		t := time.NewTimer(maxDur + RecordGrace)
+		t := time.NewTimer(maxDur + recordStopSlack)
 		defer t.Stop()
 		deadlineC = t.C
 	}
@@ -139,14 +142,17 @@ func (c *call) waitRecording(ctx context.Context, l *listener, req ari.RecordReq
 		case <-deadlineC:
 			deadlineC = nil
 			err := c.sw.client.StopRecording(ctx, req.Name)
-			if errors.Is(err, ari.ErrNotFound) {
-				c.log.Warn("recording ended without RecordingFinished", zap.String("name", req.Name))
-				live.Name, live.Format = req.Name, req.Format
-				return live, hangErr, nil
+			if err != nil && !errors.Is(err, ari.ErrNotFound) && ctx.Err() == nil {
+				c.log.Warn("stop recording at its limit", zap.String("name", req.Name), zap.Error(err))
 			}
-			if err != nil && ctx.Err() == nil {
-				c.log.Warn("stop overdue recording", zap.String("name", req.Name), zap.Error(err))
-			}
+			// RecordingFinished normally follows at once.
+			t := time.NewTimer(RecordGrace)
+			defer t.Stop()
+			stoppedC = t.C
+		case <-stoppedC:
+			c.log.Warn("recording ended without RecordingFinished", zap.String("name", req.Name))
+			live.Name, live.Format = req.Name, req.Format
+			return live, hangErr, nil
 		case ev := <-l.ch:
 			switch e := ev.(type) {
 			case *ari.RecordingFinished:

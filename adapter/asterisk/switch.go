@@ -26,8 +26,11 @@ const (
 	// DefaultOrphanGrace is Config.OrphanGrace when unset.
 	DefaultOrphanGrace = 10 * time.Second
 	// RecordGrace is how long Record waits for RecordingFinished after a
-	// hang-up, and the margin of its safety deadline beyond MaxDuration.
+	// hang-up or after stopping a recording at its limit.
 	RecordGrace = 5 * time.Second
+	// recordStopSlack is how long past MaxDuration Record lets Asterisk
+	// stop a recording by itself before stopping it.
+	recordStopSlack = 250 * time.Millisecond
 	// cleanupTimeout bounds requests sent after the caller's context ended
 	// (stop a playback, hang a call up when its handler returned).
 	cleanupTimeout = 5 * time.Second
