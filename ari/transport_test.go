@@ -23,10 +23,12 @@ func TestRequestsReuseConnections(t *testing.T) {
 		maxConns int64
 		minConns int64
 	}{
-		{name: "default transport keeps connections", maxConns: workers + 4},
-		// The same load through net/http's defaults opens far more: this
-		// proves the measurement can see the churn.
-		{name: "net/http defaults churn", client: &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}, minConns: workers + 5},
+		// About one connection per worker; racing dials on a loaded machine
+		// open a few more (22 seen in CI).
+		{name: "default transport keeps connections", maxConns: 2 * workers},
+		// The same load through net/http's defaults opens far more (62-110
+		// seen): this proves the measurement can see the churn.
+		{name: "net/http defaults churn", client: &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}, minConns: 3 * workers},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
