@@ -149,4 +149,22 @@ var experiences = []experience{
 			t.Fatalf("%d callbacks registered, want none", n)
 		}
 	}},
+	{name: "other-notations", dir: "testdata/notations", flow: "main", scenario: "scenario", check: func(t *testing.T, ev []trace.Event) {
+		// The notations the five experiences do not use run on the
+		// simulated switch: call/return twice through goto, announce_wait
+		// with an estimate, and dial through busy, no answer and answered.
+		if n := count(ev, match{source: trace.Flow, kind: "return"}); n != 2 {
+			t.Fatalf("%d returns from the sub-flow, want 2", n)
+		}
+		mustOrder(t, ev,
+			match{kind: "goto"},
+			match{source: trace.Switch, kind: "play", text: "sound:queue-holdtime number:2 sound:queue-minutes"},
+			match{source: trace.Flow, kind: "dial", text: "→ busy"},
+			match{source: trace.Flow, kind: "dial", text: "→ no_answer"},
+			match{source: trace.Flow, kind: "dial", text: "→ answered"},
+			match{source: trace.Flow, kind: "log", attrs: map[string]string{"message": "talked to an agent after 2 greetings"}})
+		if i := index(ev, 0, match{source: trace.Switch, kind: "originate", attrs: map[string]string{"ani": "+420222333444"}}); i < 0 || ev[i].Text != "PJSIP/agent2" {
+			t.Fatalf("dial did not present its caller_id to agent2")
+		}
+	}},
 }

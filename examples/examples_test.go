@@ -23,16 +23,22 @@ var update = flag.Bool("update", false, "rewrite the golden traces")
 // experience is one example flow run against one scenario.
 type experience struct {
 	name, flow, scenario string
+	// dir holds flow and scenario when they are not shipped examples.
+	dir string
 	// check asserts what the experience promises, beyond the golden file.
 	check func(t *testing.T, ev []trace.Event)
 }
 
 func run(t *testing.T, ex experience) *simrun.Result {
 	t.Helper()
+	flow, scenario := filepath.Join("flows", ex.flow+".yaml"), filepath.Join("scenarios", ex.scenario+".yaml")
+	if ex.dir != "" {
+		flow, scenario = filepath.Join(ex.dir, ex.flow+".yaml"), filepath.Join(ex.dir, ex.scenario+".yaml")
+	}
 	res, err := simrun.Run(context.Background(), simrun.Options{
 		ConfigPath:   "config/sim.yaml",
-		FlowPath:     filepath.Join("flows", ex.flow+".yaml"),
-		ScenarioPath: filepath.Join("scenarios", ex.scenario+".yaml"),
+		FlowPath:     flow,
+		ScenarioPath: scenario,
 		MaxTime:      2 * time.Hour,
 		DBPath:       filepath.Join(t.TempDir(), "sim.db"),
 	})
