@@ -132,6 +132,9 @@ func TestRemoveBridgedPair(t *testing.T) {
 	}
 	got := make(chan []step, 1)
 	removed, rebridged := make(chan struct{}), make(chan struct{})
+	// checked: the test has looked at the parked legs; the handler waits
+	// for it before playing, which changes the caller's state.
+	checked := make(chan struct{})
 	var e *env
 	var agentID string
 	e = start(t, func(ctx context.Context, c adapter.Call) {
@@ -157,6 +160,11 @@ func TestRemoveBridgedPair(t *testing.T) {
 			return
 		}
 		close(removed)
+		select {
+		case <-checked:
+		case <-ctx.Done():
+			return
+		}
 		_, err = c.Play(ctx, []adapter.Prompt{"sound:hello"}, adapter.PlayOptions{})
 		do("caller plays", err)
 		_, err = agent.Play(ctx, []adapter.Prompt{"sound:hello"}, adapter.PlayOptions{})
@@ -180,6 +188,7 @@ func TestRemoveBridgedPair(t *testing.T) {
 			t.Errorf("after Remove %s: %+v, want up, parked, unbridged", uuid, ch)
 		}
 	}
+	close(checked)
 	await(t, e, rebridged)
 	if ch, _ := e.srv.Channel(oc.UUID); ch.Peer != agentID {
 		t.Errorf("bridged again to %q, want %q", ch.Peer, agentID)
