@@ -48,6 +48,36 @@ func TestRealAsterisk(t *testing.T) {
 		t.Logf("asterisk %s", info.System.Version)
 	})
 
+	t.Run("event filter", func(t *testing.T) {
+		want := []string{"StasisStart", "StasisEnd", "ChannelDestroyed"}
+		app, err := c.SetEventFilter(ctx, want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := c.GetApplication(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var types []string
+		for _, f := range got.EventsAllowed {
+			types = append(types, f.Type)
+		}
+		if len(types) != len(want) || app.Name != a.App {
+			t.Fatalf("allowed after PUT %v (answer %+v), want %v", types, app, want)
+		}
+		// An empty list clears the filter.
+		if _, err := c.SetEventFilter(ctx, nil); err != nil {
+			t.Fatal(err)
+		}
+		got, err = c.GetApplication(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got.EventsAllowed) != 0 {
+			t.Fatalf("filter not cleared: %+v", got.EventsAllowed)
+		}
+	})
+
 	t.Run("holding bridge lifecycle", func(t *testing.T) {
 		id := NewID("br-test-")
 		b, err := c.CreateBridge(ctx, id, BridgeHolding, "queue support")

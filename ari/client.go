@@ -59,6 +59,13 @@ type Config struct {
 	// OnStateChange, if set, is called from Run's goroutine on every
 	// connection state change; it must not block.
 	OnStateChange func(old, new State)
+	// EventTypes, if not empty, is the application event filter: after
+	// every websocket connection, before the re-sync, the client asks
+	// Asterisk to send only these event types. Asterisk otherwise sends
+	// every event of every channel in the application (ChannelVarset,
+	// ChannelDialplan, …), and decoding them is most of an idle client's
+	// work under load.
+	EventTypes []string
 }
 
 // Client talks to one Asterisk. Its methods are safe for concurrent use.
@@ -101,6 +108,9 @@ func New(cfg Config, log *zap.Logger) (*Client, error) {
 	}
 	if cfg.App == "" || strings.ContainsAny(cfg.App, ",/") {
 		return nil, fmt.Errorf("ari: application name %q: %w", cfg.App, ErrInvalidArgument)
+	}
+	if err := checkEventTypes(cfg.EventTypes); err != nil {
+		return nil, fmt.Errorf("%w: %w", err, ErrInvalidArgument)
 	}
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = 10 * time.Second

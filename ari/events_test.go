@@ -284,3 +284,17 @@ func BenchmarkDecodeEvent(b *testing.B) {
 		})
 	}
 }
+
+// TestKnownEventTypesDecode keeps the filter's list of known types and the
+// decoder's switch in step: a type on one and not the other would either be
+// refused in a filter or decoded but never allowed through.
+func TestKnownEventTypesDecode(t *testing.T) {
+	for _, typ := range KnownEventTypes() {
+		if newEvent(typ) == nil {
+			t.Errorf("%s is listed as known but newEvent does not decode it", typ)
+		}
+	}
+	if err := checkEventTypes([]string{"StasisStart", "ChannelDtmfRecieved"}); err == nil {
+		t.Error("a misspelt event type passed the filter check")
+	}
+}

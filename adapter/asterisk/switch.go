@@ -94,6 +94,9 @@ func New(cfg Config, log *zap.Logger) (*Switch, error) {
 	if cfg.OrphanGrace == 0 {
 		cfg.OrphanGrace = DefaultOrphanGrace
 	}
+	if cfg.ARI.EventTypes == nil {
+		cfg.ARI.EventTypes = eventTypes
+	}
 	client, err := ari.New(cfg.ARI, log) // it adds the switch field itself
 	if err != nil {
 		return nil, fmt.Errorf("asterisk: %w", err)
