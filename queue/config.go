@@ -147,14 +147,17 @@ func (w *Window) Next(t time.Time) (time.Time, bool) {
 	lt := t.In(w.Location)
 	// Search day by day for a week (plus one day for spans starting earlier today).
 	for day := 0; day <= 7; day++ {
-		d := time.Date(lt.Year(), lt.Month(), lt.Day()+day, 0, 0, 0, 0, w.Location)
+		// The date at noon names the day; spans start at wall-clock times
+		// built with time.Date, so a daylight-saving change that day does
+		// not shift them (midnight plus minutes would).
+		d := time.Date(lt.Year(), lt.Month(), lt.Day()+day, 12, 0, 0, 0, w.Location)
 		best := time.Time{}
 		for _, h := range w.Hours {
 			for _, wd := range h.Days {
 				if wd != d.Weekday() {
 					continue
 				}
-				start := d.Add(time.Duration(h.From) * time.Minute)
+				start := time.Date(d.Year(), d.Month(), d.Day(), h.From/60, h.From%60, 0, 0, w.Location)
 				if !start.After(t) {
 					// An open span covering t would have made Open true.
 					continue
