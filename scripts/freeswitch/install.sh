@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs FreeSWITCH 1.10.12 for callflow's tests and demo (run as root).
-# Uses the prebuilt FreeSWITCH distribution beside the clone (../shared/freeswitch,
-# or the directory in CALLFLOW_FREESWITCH_DIST) when it is there; otherwise
+# Uses the prebuilt FreeSWITCH distribution CI machines keep beside the clone
+# (or the directory in CALLFLOW_FREESWITCH_DIST) when it is there; otherwise
 # explains how to install FreeSWITCH and exits non-zero. Also installs the
 # Debian prompt and hold-music packages the configuration in deploy/freeswitch
 # uses. Safe to run again.
