@@ -4,6 +4,9 @@
 # left alone and apt is only updated when something is missing.
 set -euo pipefail
 
+# FreeSWITCH (prebuilt distribution beside the clone, or instructions) and its sounds.
+"$(dirname "$0")/freeswitch/install.sh"
+
 need=()
 command -v mmdebstrap >/dev/null 2>&1 || need+=(mmdebstrap)
 command -v sipp >/dev/null 2>&1 || need+=(sip-tester)
