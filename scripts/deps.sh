@@ -11,6 +11,7 @@ need=()
 command -v mmdebstrap >/dev/null 2>&1 || need+=(mmdebstrap)
 command -v sipp >/dev/null 2>&1 || need+=(sip-tester)
 command -v gcc >/dev/null 2>&1 || need+=(gcc)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
