@@ -50,7 +50,9 @@ fi
 parent="$(dirname "$DIR")"
 mkdir -p "$parent"
 tmp="$(mktemp -d "$parent/.$(basename "$DIR").tmp.XXXXXX")"
-cleanup() { [[ -n "${tmp:-}" && -d "$tmp" ]] && rm -rf --one-file-system "$tmp"; }
+# An EXIT trap's last status becomes the script's status: end with `|| true`
+# so a successful run (tmp already renamed, test false) still exits 0.
+cleanup() { if [[ -n "${tmp:-}" && -d "$tmp" ]]; then rm -rf --one-file-system "$tmp" || true; fi; }
 trap cleanup EXIT
 
 log "building $SUITE chroot from $MIRROR into $tmp (this takes ~20 s plus downloads)"
