@@ -44,6 +44,7 @@ bench-load: build
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+	shellcheck --severity=warning $$(git ls-files '*.sh' .ci/run)
 
 deps:
 	./scripts/deps.sh

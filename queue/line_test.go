@@ -3,6 +3,7 @@ package queue
 import (
 	"testing"
 	"time"
+	_ "time/tzdata" // zone data built in, so the zoned rows never skip
 
 	"github.com/callflow/callflow/store"
 )
@@ -50,7 +51,7 @@ func TestHeadEligible(t *testing.T) {
 	}
 	prague, err := time.LoadLocation("Europe/Prague")
 	if err != nil {
-		t.Skipf("no time zone data: %v", err)
+		t.Fatalf("no time zone data: %v", err)
 	}
 	afternoon := &Window{Location: prague, Hours: []Hours{{Days: []time.Weekday{time.Monday}, From: 14 * 60, To: 18 * 60}}}
 	morning := &Window{Location: prague, Hours: []Hours{{Days: []time.Weekday{time.Monday}, From: 8 * 60, To: 12 * 60}}}

@@ -9,6 +9,7 @@ set -euo pipefail
 
 need=()
 command -v mmdebstrap >/dev/null 2>&1 || need+=(mmdebstrap)
+command -v shellcheck >/dev/null 2>&1 || need+=(shellcheck)
 command -v sipp >/dev/null 2>&1 || need+=(sip-tester)
 command -v gcc >/dev/null 2>&1 || need+=(gcc)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)

@@ -17,6 +17,16 @@ PACKAGES="asterisk,asterisk-modules,asterisk-core-sounds-en-gsm,asterisk-moh-ops
 log() { printf 'install.sh: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
+# Serialise installers aimed at the same DIR: two packages' tests may call this
+# script at once on a machine without the chroot. The second waits here, then
+# finds the finished tree below and reuses it, so one tree is built.
+mkdir -p "$(dirname "$DIR")"
+exec 8>"$(dirname "$DIR")/.$(basename "$DIR").lock"
+if ! flock -n 8; then
+	log "another install into $DIR is running; waiting for it"
+	flock -w "${CALLFLOW_INSTALL_LOCK_WAIT:-1800}" 8 || die "timed out waiting for the install lock of $DIR"
+fi
+
 [[ "$(id -u)" == 0 ]] || die "must run as root (mmdebstrap and chroot need it)"
 
 # Host packages: mmdebstrap builds the chroot, sip-tester provides sipp.
@@ -50,7 +60,9 @@ fi
 parent="$(dirname "$DIR")"
 mkdir -p "$parent"
 tmp="$(mktemp -d "$parent/.$(basename "$DIR").tmp.XXXXXX")"
-cleanup() { [[ -n "${tmp:-}" && -d "$tmp" ]] && rm -rf --one-file-system "$tmp"; }
+# An EXIT trap's last status becomes the script's status: end with `|| true`
+# so a successful run (tmp already renamed, test false) still exits 0.
+cleanup() { if [[ -n "${tmp:-}" && -d "$tmp" ]]; then rm -rf --one-file-system "$tmp" || true; fi; }
 trap cleanup EXIT
 
 log "building $SUITE chroot from $MIRROR into $tmp (this takes ~20 s plus downloads)"

@@ -37,6 +37,7 @@ templates=("$TEMPLATES"/*.conf)
 for tmpl in "${templates[@]}"; do
 	name="$(basename "$tmpl")"
 	content="$(<"$tmpl")"
+	# shellcheck disable=SC2013 # placeholders are single words by construction
 	for ph in $(grep -o '@@[A-Z0-9_]*@@' "$tmpl" | sort -u); do
 		var="ASTERISK_${ph//@/}"
 		[[ -n "${!var+set}" ]] || die "$name: no value for $ph (set $var)"
