@@ -160,8 +160,9 @@ type OriginateRequest struct {
 	Tag string
 	// ID, when set, is the id the new call gets (Asterisk channel id,
 	// simulator call id): the caller chooses it so it can be written down
-	// before the call exists (DESIGN §4). It must be unique, at most 64
-	// characters of [A-Za-z0-9._-]. Empty: the driver chooses.
+	// before the call exists (the queue engine logs each leg's id before
+	// dialling). It must be unique, at most 64 characters of
+	// [A-Za-z0-9._-]. Empty: the driver chooses.
 	ID string
 }
 

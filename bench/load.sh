@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # load.sh — measure callflow against the Node.js ari-client peer (bench/peer)
 # under the same sipp caller load on a real Asterisk 22, after a control run
-# against the plain dialplan proves the load rig clean (DESIGN §8.10).
+# against the plain dialplan proves the load rig clean.
 #
 #   bench/load.sh [--levels 20,50,100,150,200] [--rounds 3] [--agents 4]
 #                 [--runs control,callflow,peer] [--app-level N] [--no-pprof]

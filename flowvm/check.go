@@ -10,12 +10,12 @@ const (
 	resOpen                     // a reservation from start_callback is open
 	// resUnknown follows the error exit of decline_callback: the engine
 	// failed to put the caller back, so the graph proves nothing about the
-	// reservation; the run-time check releases it (DESIGN §8.2).
+	// reservation; the run-time check releases it (Program.Run).
 	resUnknown
 )
 
 // checkGraph checks starts, exit targets, reachability, sub-flow cycles and
-// the callback reservation lifecycle (DESIGN §8.2).
+// the callback reservation lifecycle (docs/architecture.md, Reservations).
 func (l *loader) checkGraph() {
 	for _, f := range l.order {
 		if !f.parsed {

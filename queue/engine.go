@@ -204,7 +204,7 @@ func New(cfg Config, deps Deps) (*Engine, error) {
 // Registered and retry_wait callbacks go back into their line at their
 // place. Dialing and connected ones were cut short by a crash or restart:
 // they keep their place but are reconciled against the switch before they
-// can be dispatched again (see reconcile.go; DESIGN §8.8). Start does not
+// can be dispatched again (see reconcile.go). Start does not
 // block on the switch, so it may run before the switch connects. The
 // dispatcher runs until Stop or until ctx ends.
 func (e *Engine) Start(ctx context.Context) error {

@@ -20,7 +20,7 @@ import (
 //
 // Every leg is logged with the channel id it will get before it is
 // originated (OriginateRequest.ID), so the engine can ask the switch
-// whether that leg still lives (adapter.Attacher). The policy (DESIGN §8.8):
+// whether that leg still lives (adapter.Attacher). The policy (docs/architecture.md, Crash policy):
 //
 //   - dialing: every leg still alive is hung up and its end confirmed, the
 //     open legs are closed as "interrupted", and the callback goes back to

@@ -220,8 +220,8 @@ func (c *call) unlisten(l *listener) {
 
 // send sends cmd on the call's own socket: the session for an inbound
 // call, the inbound connection for an originated one. A command that times
-// out on a session is a fault (DESIGN §8.9): the channel is killed through
-// the inbound connection and the error wraps adapter.ErrHangup.
+// out on a session is a fault: the channel is killed through the inbound
+// connection and the error wraps adapter.ErrHangup.
 func (c *call) send(ctx context.Context, op string, cmd esl.Command) (*esl.Frame, error) {
 	var f *esl.Frame
 	var err error

@@ -85,9 +85,9 @@
 // default is to hang up the other leg); Remove parks the call (uuid_park).
 // A mixing bridge holds at most two calls.
 //
-// Timeouts (DESIGN §8.9): a command that times out on an inbound connection
-// closes and redials it (package esl); one that times out on an outbound
-// session is a fault: it is logged and counted (Faults), and the channel is
+// Timeouts: a command that times out on an inbound connection closes and
+// redials it (package esl); one that times out on an outbound session is a
+// fault: it is logged and counted (Faults), and the channel is
 // killed through the inbound connection (uuid_kill U
 // NORMAL_TEMPORARY_FAILURE); the operation's error wraps esl.ErrTimeout and
 // adapter.ErrHangup. After a redial, originated channels that uuid_exists
