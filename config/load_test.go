@@ -23,7 +23,7 @@ queues:
   support:
     agents: [PJSIP/agent1, agent2]
     strategy: random
-    max_wait: 10
+    max_wait: 10 min
     callback:
       ani: "call me"
       trunk: nope

@@ -10,6 +10,8 @@ import (
 
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
+
+	"github.com/callflow/callflow/internal/duration"
 )
 
 // decoder walks a YAML AST into typed values, collecting every error with
@@ -290,24 +292,13 @@ func (d *decoder) count(dst *int, what string) func(ast.Node) {
 	}
 }
 
-// duration decodes a Go duration ("90s", "5m", "1h30m"); a bare 0 is allowed.
+// duration decodes a duration in the grammar of internal/duration: a
+// number of seconds (30, 1.5) or a Go duration (90s, 5m, 1h30m).
 func (d *decoder) duration(dst *time.Duration, what string) func(ast.Node) {
 	return func(n ast.Node) {
-		s, ok := d.scalar(n, what)
-		if !ok {
-			return
-		}
-		if s == "0" {
-			*dst = 0
-			return
-		}
-		v, err := time.ParseDuration(s)
+		v, err := duration.Node(n)
 		if err != nil {
-			d.errorf(n, "%s: %q is not a duration (write e.g. 30s, 5m, 1h30m)", what, s)
-			return
-		}
-		if v < 0 {
-			d.errorf(n, "%s: negative duration %s", what, s)
+			d.errorf(n, "%s: %v", what, err)
 			return
 		}
 		*dst = v

@@ -55,6 +55,24 @@
 // Templates (prompts, messages, endpoints) are literal text with ${expr}
 // parts whose values are strings or numbers; "$${" is a literal "${".
 //
+// # Durations
+//
+// Every duration written in YAML — a notation's duration parameter here,
+// the service configuration (max_wait, media.keep, …) and simulator
+// scenarios (at, talk, …) — has one grammar, implemented once in
+// internal/duration:
+//
+//   - a plain number is seconds, fractions allowed: 30, 1.5, 0 ("30"
+//     quoted means the same);
+//   - anything else is a Go duration: 500ms, 30s, 1m30s, 2h, 720h (units
+//     ns, us, ms, s, m, h; there is no day unit);
+//   - negative values and values over 1,000,000,000 seconds are errors.
+//
+// Zero is a valid duration; a parameter that needs a positive one (wait's
+// duration) says so. Expressions that compute a time at run time
+// (register_callback's not_before, not_after) take a duration value or
+// an int of seconds.
+//
 // # Checks
 //
 // Load reports every problem at once as file:line:col: message: YAML

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/goccy/go-yaml/ast"
+
+	"github.com/callflow/callflow/internal/duration"
 )
 
 // posOf is the position of a YAML node's first token.
@@ -126,24 +128,8 @@ func literal(n ast.Node) (any, error) {
 	return nil, fmt.Errorf("want a literal value, got %s", nodeKind(n))
 }
 
-// parseDuration reads "5s", "1m30s" or a number of seconds.
+// parseDuration reads a duration in the grammar of internal/duration:
+// a number of seconds (30, 1.5) or a Go duration ("5s", "1m30s").
 func parseDuration(n ast.Node) (time.Duration, error) {
-	switch v := unwrap(n).(type) {
-	case *ast.IntegerNode, *ast.FloatNode:
-		f, err := strconv.ParseFloat(v.GetToken().Value, 64)
-		if err != nil || f < 0 || f > 1e9 {
-			return 0, fmt.Errorf("bad duration %q", v.GetToken().Value)
-		}
-		return time.Duration(f * float64(time.Second)), nil
-	case *ast.StringNode:
-		d, err := time.ParseDuration(strings.TrimSpace(v.Value))
-		if err != nil {
-			return 0, fmt.Errorf("bad duration %q (want e.g. 5s, 1m30s)", v.Value)
-		}
-		if d < 0 {
-			return 0, fmt.Errorf("negative duration %q", v.Value)
-		}
-		return d, nil
-	}
-	return 0, fmt.Errorf("want a duration, got %s", nodeKind(n))
+	return duration.Node(n)
 }

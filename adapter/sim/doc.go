@@ -58,8 +58,11 @@
 //
 // # Scenario file
 //
-// All times are Go durations, relative to the switch's creation (callers'
-// dtmf and hangup_at: relative to the caller's start). Unknown keys are
+// All times are durations in the grammar of flows and the service
+// configuration (see flowvm's package doc: a plain number is seconds,
+// else a Go duration such as 1.5s or 2m), relative to the switch's
+// creation (callers' dtmf and hangup_at: relative to the caller's
+// start). Unknown keys are
 // errors; every error reads file:line:col: message.
 //
 //	prompt_duration: 1s                 # optional default for every prompt

@@ -11,6 +11,8 @@ import (
 
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
+
+	"github.com/callflow/callflow/internal/duration"
 )
 
 // Scenario is what happens around the flows in one simulation: who calls
@@ -165,6 +167,7 @@ type at[T any] struct {
 	V         T
 	Line, Col int
 	Set       bool
+	bad       string // why a duration did not parse; reported by validator.dur
 }
 
 func (p *at[T]) UnmarshalYAML(ctx context.Context, n ast.Node) error {
@@ -176,8 +179,15 @@ func (p *at[T]) UnmarshalYAML(ctx context.Context, n ast.Node) error {
 		p.Line, p.Col = tok.Position.Line, tok.Position.Column
 	}
 	p.Set = true
-	if _, isDur := any(&p.V).(*time.Duration); isDur && n.Type() != ast.StringType {
-		return &PosError{Line: p.Line, Col: p.Col, Msg: fmt.Sprintf("want a duration such as 1.5s or 2m, got %s", n)}
+	if dp, isDur := any(&p.V).(*time.Duration); isDur {
+		// A bad duration is kept for the validator, so that it is reported
+		// with every other error instead of ending the decoding.
+		d, err := duration.Node(n)
+		if err != nil {
+			p.bad = err.Error()
+		}
+		*dp = d
+		return nil
 	}
 	if sp, isStr := any(&p.V).(*string); isStr {
 		switch n.Type() {
@@ -249,15 +259,11 @@ func (v *validator) errf(line, col int, format string, args ...any) {
 }
 
 func (v *validator) dur(d at[time.Duration], what string, positive bool) time.Duration {
-	if !d.Set {
-		return 0
-	}
-	if d.V < 0 || (positive && d.V == 0) {
-		want := "non-negative"
-		if positive {
-			want = "positive"
-		}
-		v.errf(d.Line, d.Col, "%s must be %s, got %s", what, want, d.V)
+	switch {
+	case d.bad != "":
+		v.errf(d.Line, d.Col, "%s: %s", what, d.bad)
+	case d.Set && positive && d.V == 0:
+		v.errf(d.Line, d.Col, "%s must be positive, got 0s", what)
 	}
 	return d.V
 }

@@ -46,10 +46,10 @@ func TestParseScenarioErrors(t *testing.T) {
 		{"syntax", "callers: [\n", []string{"s.yaml:1:10: "}},
 		{"unknown key", "callers:\n  - from: x\n    bogus: 1\n", []string{"s.yaml:3:5: unknown field \"bogus\""}},
 		{"unknown top key", "caller: []\n", []string{"s.yaml:1:1: unknown field \"caller\""}},
-		{"bad duration", "callers:\n  - at: 5\n", []string{"s.yaml:2:9: want a duration"}},
-		{"bad duration text", "callers:\n  - at: soon\n", []string{"s.yaml:2:9: time: invalid duration"}},
-		{"negative times and bad digits", "callers:\n  - at: -1s\n    dtmf: [{at: -2s, digits: \"1x\"}]\n",
-			[]string{"s.yaml:2:9: at must be non-negative", "s.yaml:3:17: dtmf at must be non-negative", "s.yaml:3:30: invalid DTMF digit \"x\""}},
+		{"bad duration", "callers:\n  - at: [5]\n", []string{"s.yaml:2:9: at: want a duration"}},
+		{"bad duration text", "callers:\n  - at: soon\n", []string{"s.yaml:2:9: at: bad duration \"soon\""}},
+		{"negative times and bad digits", "callers:\n  - at: -1s\n    dtmf: [{at: -2, digits: \"1x\"}]\n",
+			[]string{"s.yaml:2:9: at: negative duration", "s.yaml:3:17: dtmf at: negative duration", "s.yaml:3:29: invalid DTMF digit \"x\""}},
 		{"missing digits", "callers:\n  - dtmf: [{at: 1s}]\n", []string{"s.yaml:2:17: dtmf item needs digits"}},
 		{"duplicate ids", "callers:\n  - {}\n  - id: caller-1\n", []string{"s.yaml:3:9: duplicate caller id \"caller-1\""}},
 		{"bad behaviour and duplicate endpoint", "agents:\n  - endpoint: a\n    behaviour: maybe\n  - endpoint: a\n",
@@ -83,5 +83,22 @@ func TestParseScenarioErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestScenarioNumberDurations: a plain number is seconds, as in flows and
+// the service configuration (one grammar, internal/duration).
+func TestScenarioNumberDurations(t *testing.T) {
+	src := "prompt_duration: 1.5\nprompts: {\"sound:x\": 3}\ncallers:\n  - at: 2\n    speak: 4\n    hangup_at: \"60\"\n    dtmf: [{at: 0.25, digits: \"1\"}]\n" +
+		"agents:\n  - endpoint: a\n    answer_after: 0\n    talk: 20\n    schedule: [{at: 30, behaviour: answer}]\n"
+	sc, err := ParseScenario("s.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, a := sc.Callers[0], sc.Agents[0]
+	got := []time.Duration{sc.PromptDuration, sc.Prompts["sound:x"], c.At, *c.Speak, *c.HangupAt, c.DTMF[0].At, a.AnswerAfter, a.Talk, a.Schedule[0].At}
+	want := []time.Duration{1500 * time.Millisecond, 3 * time.Second, 2 * time.Second, 4 * time.Second, 60 * time.Second, 250 * time.Millisecond, 0, 20 * time.Second, 30 * time.Second}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("durations = %v, want %v", got, want)
 	}
 }
