@@ -51,3 +51,8 @@ deps:
 
 clean:
 	rm -rf bin
+
+# Debian package (nfpm as a library, see docs/operations.md): bin/callflow_*.deb.
+.PHONY: deb
+deb: build
+	$(GO) run ./cmd/package --binary $(BIN) --version '$(VERSION)' --out bin
