@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/callflow/callflow/internal/asterisktest"
 )
 
 // The drain tests run the real binary: signals, exit codes and the exit
@@ -67,6 +70,13 @@ type serveProc struct {
 
 func startServe(t *testing.T, shutdownTimeout string) *serveProc {
 	t.Helper()
+	return startServeOn(t, shutdownTimeout, nil)
+}
+
+// startServeOn runs serve against ast, or against an address nobody
+// listens on when ast is nil.
+func startServeOn(t *testing.T, shutdownTimeout string, ast *asterisktest.Asterisk) *serveProc {
+	t.Helper()
 	bin := callflowBinary(t)
 	dir := t.TempDir()
 	flows, err := filepath.Abs("../../examples/flows")
@@ -83,10 +93,14 @@ func startServe(t *testing.T, shutdownTimeout string) *serveProc {
 		defer ln.Close()
 		return ln.Addr().String()
 	}
-	deadAddr, apiAddr := freeAddr(), freeAddr()
+	apiAddr := freeAddr()
+	ariURL, user, pass, app := "http://"+freeAddr()+"/ari", "callflow", "secret", "callflow"
+	if ast != nil {
+		ariURL, user, pass, app = ast.ARIURL, ast.User, ast.Pass, ast.App
+	}
 	cfg := fmt.Sprintf(`switch:
   type: asterisk
-  asterisk: {url: "http://%s/ari", username: callflow, password: secret}
+  asterisk: {url: %q, username: %q, password: %q, app: %q}
 flows: {dir: %q, default: ivr-offer}
 store: {path: callflow.db}
 media: {dir: media}
@@ -99,7 +113,7 @@ queues:
   support:
     agents: [PJSIP/agent1]
     callback: {ani: "+420222333444", trunk: customer}
-`, deadAddr, flows, apiAddr, shutdownTimeout)
+`, ariURL, user, pass, app, flows, apiAddr, shutdownTimeout)
 	cfgPath := filepath.Join(dir, "callflow.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
@@ -258,5 +272,35 @@ func TestServeShutdownTimeout(t *testing.T) {
 	}
 	if log := p.log(); !strings.Contains(log, "shutdown_timeout passed before the drain finished") {
 		t.Fatalf("log lacks the timeout:\n%s", log)
+	}
+}
+
+// TestServeDrainLeavesCallsUp drains serve on a real Asterisk with a caller
+// in its IVR: serve exits 0 and the caller's channel is still up.
+func TestServeDrainLeavesCallsUp(t *testing.T) {
+	ast := asterisktest.Require(t)
+	p := startServeOn(t, "20s", ast)
+	p.waitLog(t, "api listening")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	// The Local channel's first half enters the Stasis application through
+	// the callflow-in context; the second half waits.
+	if out, err := ast.CLI(ctx, "channel originate Local/200@callflow-in application Wait 600"); err != nil {
+		t.Fatalf("originate: %v\n%s", err, out)
+	}
+	p.waitLog(t, "call started")
+	p.signal(t, syscall.SIGTERM)
+	if code := p.exitCode(t, 60*time.Second); code != 0 {
+		t.Fatalf("exit %d, want 0:\n%s", code, p.log())
+	}
+	if !strings.Contains(p.log(), "callflow drained") {
+		t.Fatalf("no drained line:\n%s", p.log())
+	}
+	out, err := ast.CLI(ctx, "core show channels concise")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "Local/200@callflow-in") {
+		t.Fatalf("the caller's channel is gone after the drain:\n%s\nserve log:\n%s", out, p.log())
 	}
 }
