@@ -39,6 +39,10 @@ type Config struct {
 	Queue queue.Config
 	// Faults are crash points for tests (see FaultsConfig); zero: none.
 	Faults FaultsConfig
+	// ShutdownTimeout bounds the drain after SIGTERM or SIGINT (default
+	// 10s, more than 0): serve exits within it even if the drain is not
+	// finished.
+	ShutdownTimeout time.Duration
 
 	secrets []secretRef // *_file entries Load reads
 }
@@ -149,6 +153,10 @@ const (
 	maxSecretSize      = 4 << 10
 )
 
+// DefaultShutdownTimeout bounds serve's drain; it stays below the systemd
+// unit's TimeoutStopSec (deploy/systemd/callflow.service).
+const DefaultShutdownTimeout = 10 * time.Second
+
 // Load reads, parses and validates the config file at path, then reads
 // the secret files it names (relative to the file's directory).
 func Load(path string) (*Config, error) {
@@ -188,6 +196,8 @@ func Parse(name string, data []byte) (cfg *Config, err error) {
 		API:   APIConfig{Listen: DefaultAPIListen},
 		Log:   LogConfig{Level: DefaultLogLevel, Format: DefaultLogFormat},
 		Queue: queue.Config{Trunks: map[string]queue.Trunk{}},
+
+		ShutdownTimeout: DefaultShutdownTimeout,
 	}
 	f, err := parser.ParseBytes(data, 0)
 	if err != nil {

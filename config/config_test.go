@@ -98,6 +98,8 @@ func TestParseGoodConfig(t *testing.T) {
 		Media: MediaConfig{Dir: filepath.Join(dir, "media"), Keep: 720 * time.Hour},
 		API:   APIConfig{Listen: "127.0.0.1:8080", TokenFile: filepath.Join(dir, "token")},
 		Log:   LogConfig{Level: zapcore.InfoLevel, Format: "console"},
+
+		ShutdownTimeout: 10 * time.Second,
 		Queue: queue.Config{
 			Trunks: map[string]queue.Trunk{"customer": {Dial: "PJSIP/{e164}@customer"}},
 			Queues: []queue.QueueConfig{
@@ -159,6 +161,8 @@ func TestParseDefaults(t *testing.T) {
 				API:    APIConfig{Listen: "127.0.0.1:8080"},
 				Log:    LogConfig{Level: zapcore.InfoLevel, Format: "console"},
 				Queue:  queue.Config{Trunks: map[string]queue.Trunk{}},
+
+				ShutdownTimeout: 10 * time.Second,
 			}
 			if !reflect.DeepEqual(c, want) {
 				t.Fatalf("defaults:\n got %s\nwant %s", dump(c), dump(want))
@@ -170,6 +174,11 @@ func TestParseDefaults(t *testing.T) {
 			}
 			if f := c.Switch.FreeSWITCH; f.Inbound != "127.0.0.1:8021" || f.OutboundListen != "127.0.0.1:8084" {
 				t.Errorf("freeswitch %+v", *f)
+			}
+		}},
+		{"shutdown_timeout", "switch: {type: sim}\nshutdown_timeout: 25s\n", func(t *testing.T, c *Config) {
+			if c.ShutdownTimeout != 25*time.Second {
+				t.Errorf("shutdown_timeout %v, want 25s", c.ShutdownTimeout)
 			}
 		}},
 		{"explicit keep 0 keeps forever", "switch: {type: sim}\nmedia: {keep: 0}\n", func(t *testing.T, c *Config) {

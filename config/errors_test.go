@@ -79,6 +79,8 @@ func TestParseErrors(t *testing.T) {
 		{"max_wait a list", sim + "queues:\n  q:\n    max_wait: [30]\n", `4:15: queue q: max_wait: want a duration`},
 		{"max_entries negative", sim + "queues:\n  q:\n    max_entries: -1\n", `4:18: queue q: max_entries: want a whole number of 0 or more, not "-1"`},
 		{"max_entries text", sim + "queues:\n  q:\n    max_entries: ten\n", `4:18: queue q: max_entries: want a whole number`},
+		{"shutdown_timeout zero", sim + "shutdown_timeout: 0s\n", "2:19: shutdown_timeout: must be more than 0"},
+		{"shutdown_timeout negative", sim + "shutdown_timeout: -5s\n", "2:19: shutdown_timeout: negative duration"},
 		{"agent_timeout zero", sim + "queues:\n  q:\n    agent_timeout: 0s\n", "4:20: queue q: agent_timeout: must be more than 0"},
 		{"music class with space", sim + "queues:\n  q:\n    music_class: \"my class\"\n", `4:18: queue q: music_class "my class"`},
 		{"unknown queue key", sim + "queues:\n  q:\n    priority: 5\n", `4:5: unknown key "priority" in queue q`},

@@ -45,6 +45,8 @@ func (d *decoder) top(c *Config, n ast.Node) {
 		"trunks": func(v ast.Node) { d.trunks(c, v) },
 		"queues": func(v ast.Node) { d.queues(c, v) },
 		"faults": func(v ast.Node) { d.faults(c, v) },
+
+		"shutdown_timeout": d.positive(&c.ShutdownTimeout, "shutdown_timeout"),
 	})
 	if switchN == nil {
 		d.errorf(n, "switch: section is required (switch: {type: asterisk | freeswitch | sim})")

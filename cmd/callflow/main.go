@@ -32,10 +32,28 @@ type exitError struct{ code int }
 
 func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
 
+// exitSecondSignal is the exit code when a second SIGTERM or SIGINT cuts
+// a drain short.
+const exitSecondSignal = 130
+
+// errSignal is the cause of the run context's end on SIGTERM or SIGINT;
+// it is a context.Canceled, the ordinary end of a run.
+var errSignal = fmt.Errorf("stop signal: %w", context.Canceled)
+
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	// The first signal ends the run context (serve drains); the second
+	// exits at once. Ends with the process.
+	go func() {
+		sig := <-sigs
+		cancel(fmt.Errorf("%w (%v)", errSignal, sig))
+		sig = <-sigs
+		fmt.Fprintf(os.Stderr, "callflow: second signal (%v): exiting at once, without finishing the drain\n", sig)
+		os.Exit(exitSecondSignal)
+	}()
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
 	var ee exitError
 	switch {
 	case err == nil:

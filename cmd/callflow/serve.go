@@ -86,12 +86,44 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	defer svc.Close()
-	log.Info("callflow serving", zap.String("switch", string(cfg.Switch.Type)), zap.String("version", version))
-	if err := svc.RunWithAPI(ctx, obs); err != nil {
+	log.Info("callflow serving", zap.String("switch", string(cfg.Switch.Type)), zap.String("version", version),
+		zap.Duration("shutdown_timeout", cfg.ShutdownTimeout))
+	done := make(chan error, 1)
+	// Ends after the drain (or a switch failure): the API stopped, the
+	// event log flushed, the store's accepted commits written.
+	go func() {
+		err := svc.RunWithAPI(ctx, obs)
+		if cerr := svc.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("serve: close store: %w", cerr)
+		}
+		done <- err
+	}()
+	var start time.Time
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		start = time.Now()
+		log.Info("draining", zap.NamedError("cause", context.Cause(ctx)), zap.Duration("shutdown_timeout", cfg.ShutdownTimeout))
+		timer := time.NewTimer(cfg.ShutdownTimeout)
+		defer timer.Stop()
+		select {
+		case err = <-done:
+		case <-timer.C:
+			log.Error("shutdown_timeout passed before the drain finished; exiting now", zap.Duration("shutdown_timeout", cfg.ShutdownTimeout))
+			return exitError{1}
+		}
+	}
+	if err != nil {
 		return err
 	}
-	log.Info("callflow stopped")
+	if ctx.Err() == nil {
+		log.Info("callflow stopped")
+		return nil
+	}
+	if start.IsZero() {
+		start = time.Now()
+	}
+	log.Info("callflow drained; calls left up in the switch", zap.Duration("took", time.Since(start)))
 	return nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"go.uber.org/zap"
 
@@ -48,8 +49,9 @@ type Service struct {
 	engine *queue.Engine
 	flows  map[string]*flowvm.Program
 
-	mu      sync.Mutex
-	running bool // Run may be called once
+	mu       sync.Mutex
+	running  bool        // Run may be called once
+	draining atomic.Bool // set when Run's context ends: no new calls
 }
 
 // New loads the flows, opens the store and media store and builds the
@@ -177,7 +179,18 @@ func (s *Service) FlowFor(info adapter.CallInfo) (string, *flowvm.Program) {
 	return s.cfg.Flows.Default, s.flows[s.cfg.Flows.Default]
 }
 
-// Run starts the engine and serves calls until ctx ends.
+// Run starts the engine and serves calls until ctx ends or the switch
+// connection fails.
+//
+// The end of ctx starts a drain (SIGTERM, SIGINT): Run stops taking new
+// calls and returns at once, leaving every call up. The calls' handlers,
+// the queue engine and the switch connection run under a context the end
+// of ctx does not cancel, so no flow is cut short and no caller is hung up
+// by us; a call handed over during the drain gets no flow and stays in the
+// switch (Asterisk: in the Stasis application; FreeSWITCH: with the
+// dialplan once its socket session ends) for the next process. After a
+// drain the process is expected to flush its event log, close the store
+// (Close commits what the group commit accepted) and exit.
 func (s *Service) Run(ctx context.Context) error {
 	s.mu.Lock()
 	if s.running {
@@ -187,32 +200,51 @@ func (s *Service) Run(ctx context.Context) error {
 	s.running = true
 	s.mu.Unlock()
 
-	if err := s.engine.Start(ctx); err != nil {
+	callCtx := context.WithoutCancel(ctx)
+	if err := s.engine.Start(callCtx); err != nil {
 		return err
 	}
-	defer s.engine.Stop()
 	rt := flowvm.Runtime{Switch: s.sw, Queues: s.engine, Clock: clock.Real{}, Trace: s.sink, Log: s.log}
-	err := s.sw.Serve(ctx, func(ctx context.Context, c adapter.Call) {
-		info := c.Info()
-		name, prog := s.FlowFor(info)
-		log := s.log.With(zap.String("call_id", c.ID()), zap.String("flow", name))
-		if prog == nil {
-			log.Error("no flow for call", zap.String("dialed", info.Dialed), zap.Strings("args", info.Args))
-			return
-		}
-		log.Info("call started", zap.String("from", info.CallerNumber), zap.String("dialed", info.Dialed))
-		callRT := rt
-		callRT.Log = log
-		if err := prog.Run(ctx, c, callRT); err != nil {
-			log.Warn("flow ended with an error", zap.Error(err))
-			return
-		}
-		log.Info("call ended")
-	})
-	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
-		return nil
+	serveDone := make(chan error, 1)
+	// Ends when the switch connection fails; after a drain, with the process.
+	go func() {
+		serveDone <- s.sw.Serve(callCtx, func(ctx context.Context, c adapter.Call) {
+			if s.draining.Load() {
+				s.log.Info("draining: call not started, left in the switch for the next process", zap.String("call_id", c.ID()))
+				// Returning would make the driver hang the call up: hold
+				// it until the process exits.
+				select {}
+			}
+			s.handle(ctx, c, rt)
+		})
+	}()
+	select {
+	case err := <-serveDone:
+		s.engine.Stop()
+		return err
+	case <-ctx.Done():
 	}
-	return err
+	s.draining.Store(true)
+	s.log.Info("draining: no new calls; calls in progress stay up", zap.NamedError("cause", context.Cause(ctx)))
+	return nil
+}
+
+// handle runs an inbound call's flow.
+func (s *Service) handle(ctx context.Context, c adapter.Call, rt flowvm.Runtime) {
+	info := c.Info()
+	name, prog := s.FlowFor(info)
+	log := s.log.With(zap.String("call_id", c.ID()), zap.String("flow", name))
+	if prog == nil {
+		log.Error("no flow for call", zap.String("dialed", info.Dialed), zap.Strings("args", info.Args))
+		return
+	}
+	log.Info("call started", zap.String("from", info.CallerNumber), zap.String("dialed", info.Dialed))
+	rt.Log = log
+	if err := prog.Run(ctx, c, rt); err != nil {
+		log.Warn("flow ended with an error", zap.Error(err))
+		return
+	}
+	log.Info("call ended")
 }
 
 // Close releases the store. Call it after Run has returned and after the
