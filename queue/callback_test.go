@@ -20,7 +20,6 @@ func TestRegisterOutcomes(t *testing.T) {
 		number  string
 		want    flowvm.RegisterOutcome
 		wantID  string
-		wantErr bool
 	}
 	tests := []struct {
 		name  string
