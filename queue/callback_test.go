@@ -17,9 +17,9 @@ import (
 
 func TestRegisterOutcomes(t *testing.T) {
 	type reg struct {
-		number  string
-		want    flowvm.RegisterOutcome
-		wantID  string
+		number string
+		want   flowvm.RegisterOutcome
+		wantID string
 	}
 	tests := []struct {
 		name  string
