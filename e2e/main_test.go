@@ -2,8 +2,9 @@
 // real SIP calls from sipp through a real Asterisk 22 to `callflow serve`
 // (a subprocess), asserting on the service's trace, its HTTP API and what
 // the agents' and customers' phones (sipp UAS) saw. They need root to run
-// Asterisk in its chroot; elsewhere they are skipped unless CI is set
-// (internal/asterisktest decides).
+// Asterisk in its chroot; they fail when Asterisk cannot run and are
+// skipped only on CALLFLOW_SKIP_ASTERISK=1 outside CI (internal/asterisktest
+// decides).
 package e2e
 
 import (

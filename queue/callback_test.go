@@ -17,10 +17,9 @@ import (
 
 func TestRegisterOutcomes(t *testing.T) {
 	type reg struct {
-		number  string
-		want    flowvm.RegisterOutcome
-		wantID  string
-		wantErr bool
+		number string
+		want   flowvm.RegisterOutcome
+		wantID string
 	}
 	tests := []struct {
 		name  string

@@ -36,21 +36,59 @@ if [[ "$(id -u)" != 0 ]]; then
   echo "demo.sh: the real call needs root (Asterisk runs in a chroot); try: sudo make demo" >&2
   exit 1
 fi
-./scripts/deps.sh
-./scripts/asterisk/install.sh >/dev/null
+# Every step logs into $logs; on failure the EXIT trap names the step, shows
+# the tail of its log and keeps the folder (CALLFLOW_DEMO_LOGS chooses it).
+logs=${CALLFLOW_DEMO_LOGS:-$(mktemp -d "${TMPDIR:-/tmp}/callflow-demo-logs.XXXXXX")}
+mkdir -p "$logs"
+keep=0
+for a in "${demo_args[@]}"; do
+  if [[ $a == --keep ]]; then keep=1; fi
+done
+demo=""
+step="starting"
+steplog=""
+finish() {
+  local rc=$?
+  if [[ -n $demo ]]; then rm -rf "$demo"; fi
+  if ((rc != 0)); then
+    echo >&2
+    echo "demo.sh: FAILED $step (exit $rc)" >&2
+    if [[ -n $steplog && -s $steplog ]]; then
+      echo "--- last lines of $steplog" >&2
+      tail -n 20 "$steplog" >&2
+    fi
+    echo "demo.sh: logs kept in $logs" >&2
+  elif ((keep == 0)); then
+    rm -rf "$logs"
+  fi
+  exit "$rc"
+}
+trap finish EXIT
 
+step="installing packages (scripts/deps.sh)"
+steplog="$logs/deps.log"
+./scripts/deps.sh >"$steplog" 2>&1
+
+step="building the Asterisk chroot (scripts/asterisk/install.sh)"
+steplog="$logs/install.log"
+./scripts/asterisk/install.sh >"$steplog" 2>&1
+
+step="building cmd/demo"
+steplog="$logs/build.log"
 demo=$(mktemp -d "${TMPDIR:-/tmp}/callflow-demo-bin.XXXXXX")
-trap 'rm -rf "$demo"' EXIT
-go build -o "$demo/demo" ./cmd/demo
+go build -o "$demo/demo" ./cmd/demo >"$steplog" 2>&1
 
 echo "=== A real call: voicemail played to the agent, then the callback"
 echo
-"$demo/demo" --callflow "$bin" "${demo_args[@]}"
+step="running the call (cmd/demo; Asterisk and callflow logs in $logs/run)"
+steplog=""
+"$demo/demo" --callflow "$bin" --logs "$logs/run" "${demo_args[@]}"
 
 if [[ $sim == 1 ]]; then
   run() {
     local title=$1 flow=$2 scenario=$3
     printf '\n=== simulator: %s\n    flow %s, scenario %s\n\n' "$title" "$flow" "$scenario"
+    step="simulating $flow with scenario $scenario"
     "$bin" simulate --config examples/config/sim.yaml \
       --flow "examples/flows/$flow.yaml" --scenario "examples/scenarios/$scenario.yaml"
   }

@@ -21,6 +21,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -45,43 +46,76 @@ func main() {
 	bin := flag.String("callflow", "", "callflow binary to run (default: build ./cmd/callflow)")
 	keep := flag.Bool("keep", false, "keep the service's folder (config, trace, log, store, recording)")
 	verbose := flag.Bool("v", false, "print progress of Asterisk and the phones")
+	logs := flag.String("logs", "", "folder for Asterisk's and callflow's logs, kept on failure (default: a new temporary folder)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Stdout, *bin, *keep, *verbose); err != nil {
-		fmt.Fprintf(os.Stderr, "demo: %v\n", err)
+	owned := *logs == ""
+	if owned {
+		d, err := os.MkdirTemp("", "callflow-demo-logs-")
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "demo: FAILED creating the log folder: %v\n", err)
+			os.Exit(1)
+		}
+		*logs = d
+	}
+	if err := run(ctx, os.Stdout, *bin, *logs, *keep, *verbose); err != nil {
+		fmt.Fprintf(os.Stderr, "demo: %v\ndemo: logs kept in %s (asterisk/asterisk.log, callflow/callflow.log, callflow/trace.txt)\n", err, *logs)
 		stop()
 		os.Exit(1)
 	}
+	if owned && !*keep {
+		os.RemoveAll(*logs)
+	}
 }
 
-// run is the demo; every deferred step runs on every exit path.
-func run(ctx context.Context, out io.Writer, bin string, keep, verbose bool) (err error) {
+// stepError names the demo step that failed.
+type stepError struct {
+	step string
+	err  error
+}
+
+func (e *stepError) Error() string { return "FAILED " + e.step + ": " + e.err.Error() }
+func (e *stepError) Unwrap() error { return e.err }
+
+// run is the demo; every deferred step runs on every exit path. Asterisk's
+// run folder is logs/asterisk and the service's folder logs/callflow; an
+// error names the step that failed.
+func run(ctx context.Context, out io.Writer, bin, logs string, keep, verbose bool) (err error) {
+	step := "starting"
+	defer func() {
+		if err != nil {
+			err = &stepError{step: step, err: err}
+		}
+	}()
 	logf := func(string, ...any) {}
 	if verbose {
 		logf = func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) }
 	}
 	say := func(f string, a ...any) { fmt.Fprintf(out, "demo: "+f+"\n", a...) }
 
+	step = "starting Asterisk"
 	say("starting Asterisk 22 (chroot %s; built on first use)", asterisktest.DefaultRoot)
-	ast, err := asterisktest.Start(ctx, asterisktest.Options{Logf: logf})
+	ast, err := asterisktest.Start(ctx, asterisktest.Options{Logf: logf, RunDir: filepath.Join(logs, "asterisk")})
 	if err != nil {
 		return err
 	}
 	defer func() {
 		if serr := ast.Stop(); serr != nil && err == nil {
-			err = serr
+			step, err = "stopping Asterisk", serr
 		}
 		say("stopped Asterisk")
 	}()
 	ctx, cancel := context.WithTimeout(ctx, demoTimeout)
 	defer cancel()
 
+	step = "starting the agent phone (sipp)"
 	agent, err := e2etest.StartPhone(ctx, "agent1", sipptest.UASOptions{Port: ast.AgentPorts[0], Mode: sipptest.Busy, Logf: logf})
 	if err != nil {
 		return err
 	}
 	defer agent.Stop()
+	step = "starting the customer phone (sipp)"
 	customer, err := e2etest.StartPhone(ctx, "customer", sipptest.UASOptions{Port: ast.CustomerPort, Mode: sipptest.Answer, Hold: 3 * time.Second, Logf: logf})
 	if err != nil {
 		return err
@@ -89,13 +123,14 @@ func run(ctx context.Context, out io.Writer, bin string, keep, verbose bool) (er
 	defer customer.Stop()
 	say("agent phone PJSIP/agent1 is busy; customer phone answers and talks for 3 s")
 
-	svc, err := e2etest.Start(ctx, ast, e2etest.Options{Binary: bin, Agents: 1, KeepDir: keep, LogLevel: "warn", Logf: logf})
+	step = "starting callflow serve"
+	svc, err := e2etest.Start(ctx, ast, e2etest.Options{Binary: bin, Agents: 1, Dir: filepath.Join(logs, "callflow"), LogLevel: "warn", Logf: logf})
 	if err != nil {
 		return err
 	}
 	defer func() {
 		if serr := svc.Stop(); serr != nil && err == nil {
-			err = serr
+			step, err = "stopping callflow", serr
 		}
 		if keep {
 			say("kept %s (trace.txt, callflow.log, callflow.db, media/)", svc.Dir)
@@ -103,6 +138,7 @@ func run(ctx context.Context, out io.Writer, bin string, keep, verbose bool) (er
 	}()
 	say("callflow serving (api %s, trace %s)", svc.APIURL, svc.TracePath)
 
+	step = "placing the call"
 	sc := &scene{ctx: ctx, svc: svc, agent: agent, customer: customer, say: say}
 	if err := sc.play(ast); err != nil {
 		fmt.Fprintln(out)

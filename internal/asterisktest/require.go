@@ -2,7 +2,6 @@ package asterisktest
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -50,12 +49,16 @@ func Main(m *testing.M) int {
 
 // Require returns a running Asterisk for t. Under Main it is shared by the
 // test binary and every later call first hangs up channels a previous test
-// left behind; otherwise it is started for t and stopped in t.Cleanup. When
-// Asterisk is unavailable here (not root, chroot cannot be built) the test is
-// skipped with the reason, unless the environment variable CI is set: then it
-// fails, because CI installs everything.
+// left behind; otherwise it is started for t and stopped in t.Cleanup. Any
+// failure to install or start Asterisk fails t. The only way to skip is the
+// explicit opt-out SkipEnv=1, and it is refused (t fails) when CI=true.
 func Require(t testing.TB) *Asterisk {
 	t.Helper()
+	if skip, reason := optOut(os.LookupEnv); skip {
+		t.Skip(reason)
+	} else if reason != "" {
+		t.Fatal(reason)
+	}
 	shared.mu.Lock()
 	defer shared.mu.Unlock()
 	if !shared.managed {
@@ -110,12 +113,31 @@ func verboseLogf(format string, args ...any) {
 	}
 }
 
+// SkipEnv is the environment variable that, set to 1, skips the tests that
+// need a real Asterisk. Nothing else skips them.
+const SkipEnv = "CALLFLOW_SKIP_ASTERISK"
+
+// optOut reads SkipEnv and CI from lookup. It returns skip=true with the
+// reason when the tests are opted out, skip=false with a reason when the
+// opt-out is refused (CI=true or a value other than 1), and false, "" when
+// the tests must run.
+func optOut(lookup func(string) (string, bool)) (skip bool, reason string) {
+	v, set := lookup(SkipEnv)
+	if !set || v == "" || v == "0" {
+		return false, ""
+	}
+	if v != "1" {
+		return false, fmt.Sprintf("asterisktest: %s=%q: only 1 opts out of the real-Asterisk tests", SkipEnv, v)
+	}
+	if ci, _ := lookup("CI"); ci == "true" {
+		return false, fmt.Sprintf("asterisktest: %s=1 refused under CI=true: CI must run the real-Asterisk tests", SkipEnv)
+	}
+	return true, fmt.Sprintf("real Asterisk skipped: %s=1", SkipEnv)
+}
+
+// unavailable fails t: a real-Asterisk test whose Asterisk cannot be
+// installed or started has failed, it has not been skipped.
 func unavailable(t testing.TB, err error) {
 	t.Helper()
-	if errors.Is(err, ErrUnavailable) {
-		if _, ci := os.LookupEnv("CI"); !ci {
-			t.Skipf("real Asterisk not available: %v", err)
-		}
-	}
-	t.Fatalf("real Asterisk: %v", err)
+	t.Fatalf("real Asterisk (set %s=1 to skip outside CI): %v", SkipEnv, err)
 }

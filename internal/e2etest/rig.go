@@ -68,8 +68,8 @@ type Rig struct {
 	Customer *Phone
 }
 
-// NewRig requires Asterisk (asterisktest.Require: skipped when it cannot
-// run here, unless CI is set), starts the phones and the service, and
+// NewRig requires Asterisk (asterisktest.Require: fails when it cannot run,
+// skipped only on CALLFLOW_SKIP_ASTERISK=1), starts the phones and the service, and
 // stops everything in t.Cleanup. When the test failed, the cleanup logs the
 // trace, the service's log and the phones' SIP logs.
 func NewRig(t testing.TB, opt RigOptions) *Rig {
