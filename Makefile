@@ -21,6 +21,10 @@ build:
 test: deps
 	$(GO) vet $(PKGS)
 	$(GO) test -race -timeout $(TEST_TIMEOUT) -count=1 $(PKGS)
+	# Crash injection exists only in builds with the tag faultinject (the
+	# e2e/crash tests build their binary so); its unit tests need the tag.
+	$(GO) vet -tags faultinject $(PKGS)
+	$(GO) test -race -count=1 -tags faultinject ./config ./internal/service
 
 # Unit tests only: no real Asterisk.
 test-short:

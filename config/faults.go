@@ -2,15 +2,15 @@ package config
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
-
-	"github.com/goccy/go-yaml/ast"
 )
 
 // FaultsConfig is a test facility: crash points for the crash tests
-// (e2e/crash). It is never needed in production and is off when the
-// section is absent.
+// (e2e/crash). Only a binary built with the build tag faultinject accepts
+// the section (faults_inject.go); a production build refuses a config that
+// has one, as a load error at the section's file:line:col
+// (faults_production.go), so no config can make a shipped binary kill
+// itself.
 //
 //	faults:
 //	  kill_after: callback.dialing_customer   # <trace source>.<kind>
@@ -32,28 +32,6 @@ func (f FaultsConfig) Source() string { s, _, _ := strings.Cut(f.KillAfter, ".")
 
 // Kind is the trace kind of KillAfter.
 func (f FaultsConfig) Kind() string { _, k, _ := strings.Cut(f.KillAfter, "."); return k }
-
-var faultPoint = regexp.MustCompile(`^(flow|switch|queue|callback)\.[a-z0-9_-]{1,64}$`)
-
-func (d *decoder) faults(c *Config, n ast.Node) {
-	d.fields(n, "faults", map[string]func(ast.Node){
-		"kill_after": func(v ast.Node) {
-			s, ok := d.scalar(v, "faults.kill_after")
-			if !ok {
-				return
-			}
-			if !faultPoint.MatchString(s) {
-				d.errorf(v, "faults.kill_after: %q is not <source>.<kind> (source flow, switch, queue or callback)", s)
-				return
-			}
-			c.Faults.KillAfter = s
-		},
-		"count": d.count(&c.Faults.Count, "faults.count"),
-	})
-	if c.Faults.Count == 0 {
-		c.Faults.Count = 1
-	}
-}
 
 // String renders the crash point for logs.
 func (f FaultsConfig) String() string {

@@ -91,8 +91,11 @@
 //
 // Program.Run runs the entry flow on a call. Every step emits a trace
 // event (kind = notation type, pos = file:line:col, text "<id> → <exit>",
-// details as attributes). Steps without call I/O count against a budget
-// (Runtime.MaxSteps, default 10000) that a goto loop exceeds; a panic in a
+// details as attributes). Steps since the last real blocking count against
+// a budget (Runtime.MaxSteps, default 10000) that a goto loop exceeds: only
+// a notation that waits for the caller or for time (play, gather, menu,
+// record, dial, queue, wait, announce_*) and ends without error resets it;
+// answer, hangup and the callback notations count as steps; a panic in a
 // notation becomes a positioned error and the call is hung up.
 //
 // # Notation reference

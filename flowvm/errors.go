@@ -64,13 +64,13 @@ func (c *errs) result() error {
 }
 
 // ErrStepBudget is matched (errors.Is) by the error of a run that exceeded
-// Runtime.MaxSteps consecutive non-I/O steps.
+// Runtime.MaxSteps consecutive steps without real blocking.
 var ErrStepBudget = errors.New("step budget exceeded")
 
 type budgetError struct{ max int }
 
 func (e *budgetError) Error() string {
-	return fmt.Sprintf("step budget of %d non-I/O steps exceeded", e.max)
+	return fmt.Sprintf("step budget of %d steps without blocking exceeded", e.max)
 }
 
 func (e *budgetError) Is(target error) bool { return target == ErrStepBudget }

@@ -10,7 +10,7 @@ import (
 )
 
 var announcePositionSpec = &spec{
-	typ: "announce_position", io: true,
+	typ: "announce_position", io: true, blocks: true,
 	doc: "Speaks the caller's position in the queue line: sound:queue-youarenext when first, else " +
 		"sound:queue-thereare, number:N, sound:queue-callswaiting. Says nothing without a queue entry.",
 	params: []param{{name: "prompts", kind: pTemplates, doc: "prompts instead of the default (may use ${queue.position})"}},

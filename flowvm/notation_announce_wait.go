@@ -3,7 +3,7 @@ package flowvm
 // announce_wait shares announceOp with announce_position.
 
 var announceWaitSpec = &spec{
-	typ: "announce_wait", io: true,
+	typ: "announce_wait", io: true, blocks: true,
 	doc: "Speaks the estimated wait rounded up to minutes: sound:queue-holdtime, number:M, sound:queue-minutes. " +
 		"Says nothing without a queue entry or an estimate.",
 	params: []param{{name: "prompts", kind: pTemplates, doc: "prompts instead of the default (may use ${queue.ewt})"}},

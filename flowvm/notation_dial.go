@@ -11,7 +11,7 @@ import (
 )
 
 var dialSpec = &spec{
-	typ: "dial", io: true,
+	typ: "dial", io: true, blocks: true,
 	doc: "Calls an endpoint and connects the caller to it in a mixing bridge until one side hangs up. " +
 		"After the far end hangs up the flow continues at answered.",
 	params: []param{

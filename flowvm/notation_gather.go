@@ -11,7 +11,7 @@ import (
 var terminators = []string{"#", "*", ""}
 
 var gatherSpec = &spec{
-	typ: "gather", io: true,
+	typ: "gather", io: true, blocks: true,
 	doc: "Plays prompts (with barge-in) and collects DTMF digits into `digits` (and `into`). " +
 		"An attempt that collects fewer than min_digits is repeated, up to attempts in all.",
 	params: []param{

@@ -10,7 +10,7 @@ import (
 )
 
 var menuSpec = &spec{
-	typ: "menu", io: true,
+	typ: "menu", io: true, blocks: true,
 	doc: "Plays a prompt and reads one digit; each option digit is an exit option_<digit>. " +
 		"A wrong digit plays invalid_prompt and asks again, as does silence, up to retries more times.",
 	params: []param{

@@ -8,7 +8,7 @@ import (
 )
 
 var playSpec = &spec{
-	typ: "play", io: true,
+	typ: "play", io: true, blocks: true,
 	doc: "Plays prompts. With barge_in a digit pressed during them stops the playback and is stored in `digits`.",
 	params: []param{
 		{name: "prompts", kind: pTemplates, required: true, doc: "prompt URIs (sound:, number:, digits:, recording:, silence:, tone:) as templates"},

@@ -10,7 +10,7 @@ import (
 )
 
 var queueSpec = &spec{
-	typ: "queue", io: true,
+	typ: "queue", io: true, blocks: true,
 	doc: "Puts the caller into a queue (holding bridge, music) and runs the in-queue flow on the same call " +
 		"and variables while the caller waits. The in-queue flow ends by itself or when an agent answers.",
 	params: []param{

@@ -10,7 +10,7 @@ import (
 )
 
 var recordSpec = &spec{
-	typ: "record", io: true,
+	typ: "record", io: true, blocks: true,
 	doc: "Records the caller into the media store as <call id>-<notation id>-<n>. Sets recording to the playable " +
 		"prompt recording:NAME and recording_duration to whole seconds.",
 	params: []param{

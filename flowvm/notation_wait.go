@@ -6,7 +6,7 @@ import (
 )
 
 var waitSpec = &spec{
-	typ: "wait", io: true,
+	typ: "wait", io: true, blocks: true,
 	doc:    "Waits (the caller hears silence, or music when in a queue's holding bridge).",
 	params: []param{{name: "duration", kind: pDuration, required: true, doc: "how long to wait"}},
 	exits:  []exitSpec{{name: "next", doc: "the time passed"}},

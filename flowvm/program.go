@@ -37,6 +37,7 @@ type instr struct {
 	exits    []exit
 	errExit  int // index of the wired "error" exit, -1 if none
 	io       bool
+	blocks   bool   // spec.blocks: a run of it without error resets the step budget
 	queueRx  bool   // refresh queue.* before running
 	endText  string // trace text when the notation ends the flow or run
 	jumpText string // trace text of a call
@@ -94,7 +95,7 @@ func (l *loader) compile() *Program {
 func (c *compiler) instr(n *nnode) instr {
 	in := instr{
 		id: n.id, typ: n.spec.typ, pc: n.pc, pos: n.pos, posStr: n.pos.String(), flow: n.flow.index,
-		io: n.spec.io, queueRx: n.queueRx, errExit: -1,
+		io: n.spec.io, blocks: n.spec.blocks, queueRx: n.queueRx, errExit: -1,
 		endText: n.id + " → end",
 	}
 	wired := make(map[string]int, len(n.edges))

@@ -76,9 +76,14 @@ type exitSpec struct {
 // spec is the declarative description of a notation type: its parameter
 // table, its exits and how it compiles to an op.
 type spec struct {
-	typ    string
-	doc    string
-	io     bool // does call or queue I/O (resets the step budget)
+	typ string
+	doc string
+	io  bool // does call or queue I/O
+	// blocks: it waits for the caller or for time (plays, collects,
+	// records, dials, queues, waits). Only a blocking notation that ended
+	// without error resets the step budget; answer, hangup and the
+	// callback notations return at once and count as steps.
+	blocks bool
 	params []param
 	exits  []exitSpec
 	// dynExits names the per-instance exits (menu options, branch conditions).

@@ -16,7 +16,8 @@ import (
 	"github.com/callflow/callflow/trace"
 )
 
-// DefaultMaxSteps is the default budget of consecutive non-I/O steps.
+// DefaultMaxSteps is the default budget of consecutive steps without real
+// blocking (see run.step).
 const DefaultMaxSteps = 10000
 
 // Runtime is what a run uses besides the call.
@@ -26,8 +27,9 @@ type Runtime struct {
 	Clock  clock.Clock    // nil: clock.Real{}
 	Trace  trace.Sink     // nil: trace.Nop{}
 	Log    *zap.Logger    // nil: no logging
-	// MaxSteps is the budget of consecutive steps without call I/O (a
-	// goto/branch loop); 0 = DefaultMaxSteps.
+	// MaxSteps is the budget of consecutive steps without a blocking
+	// notation that completed (a goto/branch loop, or one through answer
+	// or a failing notation); 0 = DefaultMaxSteps.
 	MaxSteps int
 }
 
@@ -176,11 +178,25 @@ func (r *run) ret(base int) int {
 
 // step runs one notation: budget, queue variables, exec, panic recovery, trace.
 func (r *run) step(ctx context.Context, in *instr) (x int, err error) {
-	if in.io {
-		r.steps = 0
-	} else if r.steps++; r.steps > r.rt.MaxSteps {
+	// The budget counts steps since the last real blocking: a blocking
+	// notation that ended without error resets it; any other notation,
+	// I/O that returned at once (answer, a record failing into its error
+	// exit) included, counts one step.
+	if !in.blocks {
+		r.steps++
+	}
+	if r.steps > r.rt.MaxSteps {
 		return 0, &RunError{Pos: in.pos, Err: &budgetError{max: r.rt.MaxSteps}}
 	}
+	defer func() {
+		if in.blocks {
+			if err == nil {
+				r.steps = 0
+			} else {
+				r.steps++ // it did not block
+			}
+		}
+	}()
 	defer func() {
 		if v := recover(); v != nil {
 			r.log.Error("notation panicked", zap.String("pos", in.posStr), zap.Any("panic", v), zap.Stack("stack"))

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/callflow/callflow/adapter"
 	"github.com/callflow/callflow/trace"
@@ -356,7 +357,7 @@ func TestStepBudget(t *testing.T) {
 	if !errors.Is(err, ErrStepBudget) {
 		t.Fatalf("err = %v, want ErrStepBudget", err)
 	}
-	if want := "main.yaml:5:3: step budget of 100 non-I/O steps exceeded"; err.Error() != want && err.Error() != "main.yaml:3:3: step budget of 100 non-I/O steps exceeded" {
+	if want := "main.yaml:5:3: step budget of 100 steps without blocking exceeded"; err.Error() != want && err.Error() != "main.yaml:3:3: step budget of 100 steps without blocking exceeded" {
 		t.Errorf("err = %q, want %q", err, want)
 	}
 	if call.Cause() != adapter.CauseFailure {
@@ -365,7 +366,7 @@ func TestStepBudget(t *testing.T) {
 }
 
 func TestStepBudgetResetByIO(t *testing.T) {
-	// 3 non-I/O steps between I/O steps stay under a budget of 3.
+	// 3 non-blocking steps between blocking ones stay under a budget of 3.
 	p := mustLoad(t, map[string]string{"main": "start: g\nnotations:\n  g: {type: gather, next: a}\n  a: {type: goto, target: b}\n  b: {type: goto, target: c}\n  c: {type: goto, target: g}\n"}, "main")
 	call := newCall("c1", "1", "2", "3", "4")
 	call.hangupWhenDone = true
@@ -430,4 +431,37 @@ notations:
 		}()
 	}
 	wg.Wait()
+}
+
+// TestStepBudgetNonBlockingIO: an I/O notation that did not block (answer
+// of an answered call, a record that failed at once into its error exit)
+// must not reset the step budget, or such a loop spins forever.
+func TestStepBudgetNonBlockingIO(t *testing.T) {
+	tests := []struct {
+		name string
+		flow string
+		fail map[string]error
+	}{
+		{name: "answer loop", flow: "start: a\nnotations:\n  a: {type: answer, next: a}\n"},
+		{name: "failing record into its error exit", flow: "start: r\nnotations:\n  r: {type: record, exits: {next: r, error: r}}\n",
+			fail: map[string]error{"record": errors.New("media store full")}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := mustLoad(t, map[string]string{"main": tc.flow}, "main")
+			call := newCall("c1")
+			call.fail = tc.fail
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			err := p.Run(ctx, call, Runtime{MaxSteps: 100})
+			if !errors.Is(err, ErrStepBudget) {
+				t.Fatalf("err = %v, want ErrStepBudget", err)
+			}
+			// 100 steps (101 for a failing blocking notation, whose failure
+			// counts after it ran) and the hang-up.
+			if n := len(call.ops()); n > 102 {
+				t.Errorf("%d call operations, want at most 102 with a budget of 100", n)
+			}
+		})
+	}
 }

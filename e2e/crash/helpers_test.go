@@ -19,7 +19,13 @@ import (
 	"github.com/callflow/callflow/internal/e2etest"
 )
 
-// setFault restarts the service with a crash point (config faults:).
+// faultBuild runs a service binary built with the tag faultinject: only
+// such a build accepts the config's faults: section (a production build
+// refuses it).
+var faultBuild = e2etest.Options{BuildTags: []string{"faultinject"}}
+
+// setFault restarts the service, which must run a faultBuild binary, with
+// a crash point (config faults:).
 func setFault(t *testing.T, r *e2etest.Rig, killAfter string, count int) {
 	t.Helper()
 	if err := r.Svc.Kill(); err != nil {

@@ -52,7 +52,7 @@ func TestKillDuringCallback(t *testing.T) {
 	var total tally
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			r := e2etest.NewRig(t, e2etest.RigOptions{CustomerHold: 4 * time.Second})
+			r := e2etest.NewRig(t, e2etest.RigOptions{Service: faultBuild, CustomerHold: 4 * time.Second})
 			w := watchCustomerLegs(t, r.Ast)
 			setFault(t, r, tc.killAfter, 1)
 			run := callIn(r)
@@ -89,7 +89,7 @@ func TestKillDuringCallback(t *testing.T) {
 // register_callback commits: the caller never heard a confirmation, no
 // callback exists and nobody is dialled.
 func TestKillBeforeCommit(t *testing.T) {
-	r := e2etest.NewRig(t, e2etest.RigOptions{CustomerHold: 4 * time.Second})
+	r := e2etest.NewRig(t, e2etest.RigOptions{Service: faultBuild, CustomerHold: 4 * time.Second})
 	setFault(t, r, "flow.start_callback", 1)
 	run := callIn(r)
 	defer endCaller(t, run)

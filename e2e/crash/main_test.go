@@ -1,6 +1,8 @@
 // Package crash proves that callbacks survive crashes: `callflow serve` is
 // killed with SIGKILL at chosen points of a callback's life (config
-// faults.kill_after, or by the test while the customer's phone rings) and
+// faults.kill_after, which only a binary built with -tags faultinject
+// accepts: the tests build theirs so; or by the test while the customer's
+// phone rings) and
 // started again on the same SQLite store, and Asterisk itself is restarted
 // under a queue with pending callbacks. The assertions come from outside
 // the service: the sipp UAS phones of the agent and the customer (INVITEs

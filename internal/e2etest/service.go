@@ -75,8 +75,11 @@ func DefaultFlows() map[string]string {
 // agent and the default timings.
 type Options struct {
 	// Binary is the callflow executable; default: built once per process
-	// from this repository (Build).
+	// from this repository (Build) with BuildTags.
 	Binary string
+	// BuildTags of the default binary: "faultinject" lets the config arm
+	// a crash point (faults:); none builds what ships.
+	BuildTags []string
 	// Dir receives the config, store, media, trace and log; default a new
 	// temporary folder that Stop removes unless KeepDir is set.
 	Dir     string
@@ -138,7 +141,7 @@ func Start(ctx context.Context, ast *asterisktest.Asterisk, opt Options) (*Servi
 	bin := opt.Binary
 	if bin == "" {
 		var err error
-		if bin, err = Build(ctx); err != nil {
+		if bin, err = Build(ctx, opt.BuildTags...); err != nil {
 			return nil, err
 		}
 	} else if abs, err := filepath.Abs(bin); err == nil {
@@ -479,35 +482,57 @@ func DemoDir(elem ...string) (string, error) {
 	return filepath.Join(append([]string{root, "deploy", "demo"}, elem...)...), nil
 }
 
-var build struct {
+var builds struct {
+	mu sync.Mutex
+	by map[string]*builtBinary // by build tags
+}
+
+type builtBinary struct {
 	once sync.Once
 	path string
 	err  error
 }
 
-// Build compiles ./cmd/callflow once per process into a temporary folder
-// and returns the binary's path. The folder stays until the machine's temp
-// cleaning: the binary may outlive any one test.
-func Build(ctx context.Context) (string, error) {
-	build.once.Do(func() {
+// Build compiles ./cmd/callflow once per process and set of build tags
+// (e.g. "faultinject" for the crash tests' faults: section; none is the
+// production build) into a temporary folder and returns the binary's path.
+// The folder stays until the machine's temp cleaning: the binary may
+// outlive any one test.
+func Build(ctx context.Context, tags ...string) (string, error) {
+	key := strings.Join(tags, ",")
+	builds.mu.Lock()
+	if builds.by == nil {
+		builds.by = map[string]*builtBinary{}
+	}
+	b := builds.by[key]
+	if b == nil {
+		b = &builtBinary{}
+		builds.by[key] = b
+	}
+	builds.mu.Unlock()
+	b.once.Do(func() {
 		root, err := RepoRoot()
 		if err != nil {
-			build.err = err
+			b.err = err
 			return
 		}
 		dir, err := os.MkdirTemp("", "callflow-e2e-bin-")
 		if err != nil {
-			build.err = fmt.Errorf("e2etest: %w", err)
+			b.err = fmt.Errorf("e2etest: %w", err)
 			return
 		}
-		build.path = filepath.Join(dir, "callflow")
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", build.path, "./cmd/callflow")
+		b.path = filepath.Join(dir, "callflow")
+		args := []string{"build", "-o", b.path}
+		if key != "" {
+			args = append(args, "-tags", key)
+		}
+		cmd := exec.CommandContext(ctx, "go", append(args, "./cmd/callflow")...)
 		cmd.Dir = root
 		if out, err := cmd.CombinedOutput(); err != nil {
-			build.err = fmt.Errorf("e2etest: go build ./cmd/callflow: %w\n%s", err, out)
+			b.err = fmt.Errorf("e2etest: go %s: %w\n%s", strings.Join(cmd.Args[1:], " "), err, out)
 		}
 	})
-	return build.path, build.err
+	return b.path, b.err
 }
 
 // freeTCPPort returns a loopback TCP port that is free right now.

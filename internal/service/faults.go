@@ -1,3 +1,5 @@
+//go:build faultinject
+
 package service
 
 import (
@@ -12,7 +14,8 @@ import (
 // f.Count-th event of f's source and kind, calls kill in the emitting
 // goroutine (serve passes a SIGKILL of its own process), so the crash lands
 // between the commit that event reports and the next side effect. Without
-// a crash point it returns next.
+// a crash point it returns next. Only builds with the tag faultinject have
+// it; production builds get faults_production.go's, which never kills.
 func KillSink(f config.FaultsConfig, next trace.Sink, kill func(trace.Event)) trace.Sink {
 	if f.KillAfter == "" || kill == nil {
 		return next
