@@ -223,6 +223,24 @@ func holdAPI(t *testing.T, listening map[string]any) {
 	if _, err := c.Write([]byte("GET /healthz HTTP/1.1\r\nHost: x\r\n")); err != nil {
 		t.Fatal(err)
 	}
+	// The kernel accepts the connection before the server does; a signal in
+	// between would close the listener with the connection still in its
+	// backlog, untracked, and the drain would not wait for it. The server
+	// accepts in order from one loop, so once a later connection has been
+	// answered the held one is tracked.
+	later, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer later.Close()
+	if _, err := later.Write([]byte("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	later.SetReadDeadline(time.Now().Add(30 * time.Second))
+	line, err := bufio.NewReader(later).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "HTTP/1.1 ") {
+		t.Fatalf("second API connection: %q, %v", line, err)
+	}
 }
 
 func TestServeDrainsOnSignal(t *testing.T) {
