@@ -76,7 +76,9 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	obs := service.NewObservability(sink, log)
 	defer obs.Close()
-	// Crash points are a test facility (config faults:, e2e/crash).
+	// Crash points are a test facility (config faults:, e2e/crash); only a
+	// build with -tags faultinject has them, others get a KillSink that
+	// never kills.
 	svcSink := service.KillSink(cfg.Faults, obs.Sink(), func(e trace.Event) {
 		log.Warn("faults: killing the process", zap.String("after", cfg.Faults.String()), zap.String("call_id", e.Call))
 		_ = log.Sync()
