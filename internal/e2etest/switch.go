@@ -180,7 +180,8 @@ func (p *PBX) WaitHold(ctx context.Context, callID string, want bool) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("e2etest: call %s on hold %v (err %v), want %v: %w", callID, got, err, want, context.Cause(ctx))
+			chs, _ := p.Channels(context.WithoutCancel(ctx))
+			return fmt.Errorf("e2etest: call %s on hold %v (err %v), want %v: %w; channels %+v", callID, got, err, want, context.Cause(ctx), chs)
 		case <-time.After(pollInterval):
 		}
 	}
