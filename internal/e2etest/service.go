@@ -403,15 +403,7 @@ func (s *Service) Log() string {
 
 // ConfigValues are the placeholders of deploy/demo/callflow.yaml.tmpl.
 type ConfigValues struct {
-	// Switch is the switch type, "asterisk" (default) or "freeswitch".
-	Switch                        string
 	ARIURL, ARIUser, ARIPass, App string
-	// FreeSWITCH's inbound event socket, its password and where callflow
-	// listens for the dialplan's socket hand-off.
-	ESLInbound, ESLPassword, OutboundListen string
-	// CustomerDial is the customer trunk's dial template (default
-	// "PJSIP/{e164}@customer").
-	CustomerDial string
 	FlowsDir, DefaultFlow         string
 	ByDialed                      map[string]string
 	StorePath, MediaDir           string
@@ -422,6 +414,15 @@ type ConfigValues struct {
 	AgentTimeout, AgentRetry      time.Duration
 	WrapUp, RetryInterval         time.Duration
 	CustomerTimeout               time.Duration
+
+	// Switch is the switch type, "asterisk" (default) or "freeswitch".
+	Switch string
+	// FreeSWITCH's inbound event socket, its password and where callflow
+	// listens for the dialplan's socket hand-off.
+	ESLInbound, ESLPassword, OutboundListen string
+	// CustomerDial is the customer trunk's dial template (default
+	// "PJSIP/{e164}@customer").
+	CustomerDial string
 }
 
 func (v ConfigValues) withDefaults() ConfigValues {
