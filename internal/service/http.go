@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/callflow/callflow/adapter/asterisk"
+	"github.com/callflow/callflow/adapter/freeswitch"
 	"github.com/callflow/callflow/api"
 	"github.com/callflow/callflow/ari"
 	"github.com/callflow/callflow/config"
@@ -66,11 +67,18 @@ func (o *Observability) Close() error {
 }
 
 // Health reports the switch connection: the Asterisk driver's event
-// connection state; "unknown" (and healthy) for switches without one.
+// connection state, the FreeSWITCH driver's inbound event socket (and its
+// outbound listener); "unknown" (and healthy) for switches without one.
 func (s *Service) Health() (ok bool, detail string) {
 	if a, isAst := s.sw.(*asterisk.Switch); isAst {
 		st := a.State()
 		return st == ari.Connected, st.String()
+	}
+	if f, isFS := s.sw.(*freeswitch.Switch); isFS {
+		if f.Connected() {
+			return true, "connected"
+		}
+		return false, "disconnected"
 	}
 	return true, "unknown"
 }
@@ -82,7 +90,9 @@ func (s *Service) Handler(o *Observability) (*api.Handler, error) {
 	if err := o.Metrics.Registry().Register(metrics.NewQueueCollector(s.engine)); err != nil {
 		return nil, fmt.Errorf("service: metrics: %w", err)
 	}
-	if _, isAst := s.sw.(*asterisk.Switch); isAst {
+	_, isAst := s.sw.(*asterisk.Switch)
+	_, isFS := s.sw.(*freeswitch.Switch)
+	if isAst || isFS {
 		gauge := metrics.NewSwitchGauge(func() bool { ok, _ := s.Health(); return ok })
 		if err := o.Metrics.Registry().Register(gauge); err != nil {
 			return nil, fmt.Errorf("service: metrics: %w", err)
