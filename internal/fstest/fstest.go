@@ -62,6 +62,9 @@ type Options struct {
 	LockPath string
 	// Logf receives progress lines; default discard.
 	Logf func(string, ...any)
+	// Dir is the per-run folder (created if missing); default a new
+	// temporary folder.
+	Dir string
 }
 
 // FreeSWITCH is a running FreeSWITCH.
@@ -155,7 +158,12 @@ func Start(ctx context.Context, opt Options) (*FreeSWITCH, error) {
 	}
 	f.Password = hex.EncodeToString(secret)
 
-	if f.Dir, err = os.MkdirTemp("", "callflow-freeswitch-"); err != nil {
+	if f.Dir = opt.Dir; f.Dir == "" {
+		f.Dir, err = os.MkdirTemp("", "callflow-freeswitch-")
+	} else {
+		err = os.MkdirAll(f.Dir, 0o755)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("fstest: run dir: %w", err)
 	}
 	args := []string{"-nf", "-nc", "-nonat", "-np"}
