@@ -17,3 +17,7 @@ func Schema() map[string]any {
 		},
 	}
 }
+
+// ZeroPattern matches the string forms of a zero duration ("0", "0s",
+// "0.0m"), for schemas of durations that must be more than 0.
+const ZeroPattern = `^\+?((0+(\.0*)?|\.0+)([eE][+-]?[0-9]+)?|((0+(\.0*)?|\.0+)(ns|us|µs|μs|ms|s|m|h))+)$`
