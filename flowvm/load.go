@@ -28,8 +28,8 @@ type flowSrc struct {
 	byID     map[string]*nnode
 	// notations is the file's notations mapping, parsed after the other keys.
 	notations ast.Node
-	parsed   bool
-	index    int // in Program.flows
+	parsed    bool
+	index     int // in Program.flows
 }
 
 type varDecl struct {
