@@ -307,3 +307,51 @@ func TestSchemaRejectsShapeErrors(t *testing.T) {
 		}
 	}
 }
+
+// draft07Keywords are the schema keywords whose meaning draft-07 and draft
+// 2020-12 share: editors' YAML language servers implement draft-07, the
+// tests' validator 2020-12.
+var draft07Keywords = map[string]bool{
+	"$schema": true, "$ref": true, "$defs": true, "$comment": true, "title": true, "description": true, "default": true,
+	"type": true, "enum": true, "const": true, "pattern": true, "minLength": true, "minimum": true, "maximum": true,
+	"properties": true, "additionalProperties": true, "required": true, "propertyNames": true, "minProperties": true,
+	"items": true, "minItems": true, "anyOf": true, "allOf": true, "oneOf": true, "not": true, "if": true, "then": true,
+}
+
+// TestSchemaKeywords: the generated schemas use only keywords in
+// draft07Keywords, so editors read them as the validator does.
+func TestSchemaKeywords(t *testing.T) {
+	for _, kind := range []string{"flow", "config", "scenario"} {
+		data, err := os.ReadFile(filepath.Join("..", "docs", "schema", kind+".schema.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc map[string]any
+		if err := json.Unmarshal(data, &doc); err != nil {
+			t.Fatal(err)
+		}
+		var walk func(s map[string]any, path string)
+		walk = func(s map[string]any, path string) {
+			for k, v := range s {
+				if !draft07Keywords[k] {
+					t.Errorf("%s schema %s: keyword %q is not one draft-07 editors read the same way", kind, path, k)
+				}
+				switch k {
+				case "properties", "$defs":
+					for name, sub := range v.(map[string]any) {
+						walk(sub.(map[string]any), path+"/"+k+"/"+name)
+					}
+				case "anyOf", "allOf", "oneOf":
+					for i, sub := range v.([]any) {
+						walk(sub.(map[string]any), fmt.Sprintf("%s/%s/%d", path, k, i))
+					}
+				case "items", "additionalProperties", "propertyNames", "not", "if", "then":
+					if sub, ok := v.(map[string]any); ok {
+						walk(sub, path+"/"+k)
+					}
+				}
+			}
+		}
+		walk(doc, "#")
+	}
+}

@@ -80,7 +80,7 @@ func typeSchema(t reflect.Type) map[string]any {
 func structSchema(t reflect.Type) map[string]any {
 	props := map[string]any{}
 	var required []any
-	deps := map[string]any{}
+	var without []any
 	for i := range t.NumField() {
 		f := t.Field(i)
 		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
@@ -120,11 +120,16 @@ func structSchema(t reflect.Type) map[string]any {
 			s["minItems"] = 1
 		}
 		if w := f.Tag.Get("without"); w != "" {
-			var nots []any
+			// Not this key together with any of w (draft-07 editors read
+			// this form; dependentSchemas would be 2019-09 on).
+			var others []any
 			for _, k := range strings.Split(w, ",") {
-				nots = append(nots, map[string]any{"required": []any{k}})
+				others = append(others, map[string]any{"required": []any{k}})
 			}
-			deps[name] = map[string]any{"not": map[string]any{"anyOf": nots}}
+			without = append(without, map[string]any{"not": map[string]any{"allOf": []any{
+				map[string]any{"required": []any{name}},
+				map[string]any{"anyOf": others},
+			}}})
 		}
 		if d := f.Tag.Get("doc"); d != "" {
 			s["description"] = d
@@ -138,8 +143,8 @@ func structSchema(t reflect.Type) map[string]any {
 	if required != nil {
 		out["required"] = required
 	}
-	if len(deps) > 0 {
-		out["dependentSchemas"] = deps
+	if without != nil {
+		out["allOf"] = without
 	}
 	return out
 }

@@ -209,12 +209,13 @@ func (p *at[T]) UnmarshalYAML(ctx context.Context, n ast.Node) error {
 
 // The raw types are the scenario file's keys: ParseScenario decodes them
 // (unknown keys are errors) and ScenarioJSONSchema reflects them. Tags
-// besides yaml feed the schema: doc describes a key; positive marks a
-// duration that must be more than 0; enum:"behaviour" limits a value to
-// the behaviours; pattern is a regular expression a value matches; on a
-// list of parties, require names the keys each item needs and forbid the
-// ones it must not have. TestScenarioSchemaTags checks them against the
-// validator.
+// besides yaml feed the schema: doc describes a key; required marks a key
+// the validator requires; positive marks a duration that must be more than
+// 0; enum:"behaviour" limits a value to the behaviours; pattern is a
+// regular expression a value matches; on a list of parties, require names
+// the keys each item needs and forbid the ones it must not have; nonempty
+// refuses an empty list; without names keys this one cannot be combined
+// with. TestScenarioSchemaMatchesLoader checks them against the validator.
 type rawScenario struct {
 	PromptDuration at[time.Duration]            `yaml:"prompt_duration" positive:"true" doc:"default length of every prompt (default: the simulator's)"`
 	Prompts        map[string]at[time.Duration] `yaml:"prompts" doc:"length of a prompt by its URI (silence:N plays N seconds)"`
