@@ -100,7 +100,15 @@ func keySchema(k *key) map[string]any {
 		s = map[string]any{"type": []any{"string", "number"}, "pattern": k.pattern}
 	case kList:
 		item := keySchema(k.items)
-		s = map[string]any{"anyOf": []any{item, map[string]any{"type": "array", "items": item}}}
+		list := map[string]any{"type": "array", "items": item}
+		if k.nonEmpty {
+			list["minItems"] = 1
+		}
+		if k.items.kind == kSection {
+			s = list // decoder.list takes a single scalar as a list of one, not a mapping
+		} else {
+			s = map[string]any{"anyOf": []any{item, list}}
+		}
 	default:
 		panic(fmt.Sprintf("config: key kind %d has no schema", k.kind))
 	}

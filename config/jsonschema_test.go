@@ -1,12 +1,15 @@
 package config
 
 import (
+	"bytes"
 	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
+	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
 // tableDoc writes a config document from the key table that reaches every
@@ -159,9 +162,11 @@ func TestJSONSchemaMatchesKeyTable(t *testing.T) {
 		case kMap:
 			walk(k.values, s["additionalProperties"].(map[string]any), path+".*")
 		case kList:
-			alts := s["anyOf"].([]any)
-			walk(k.items, alts[0].(map[string]any), path+"[]")
-			walk(k.items, alts[1].(map[string]any)["items"].(map[string]any), path+"[]")
+			if alts, ok := s["anyOf"].([]any); ok {
+				walk(k.items, alts[0].(map[string]any), path+"[]")
+				s = alts[1].(map[string]any)
+			}
+			walk(k.items, s["items"].(map[string]any), path+"[]")
 		case kEnum:
 			var got []string
 			for _, x := range s["enum"].([]any) {
@@ -173,4 +178,76 @@ func TestJSONSchemaMatchesKeyTable(t *testing.T) {
 		}
 	}
 	walk(configKeys, doc, "config")
+}
+
+// TestJSONSchemaAcceptsParsedConfigs: the schema is never stricter than
+// Parse on the configs of these tests, and it refuses shape errors Parse
+// refuses.
+func TestJSONSchemaAcceptsParsedConfigs(t *testing.T) {
+	js, err := json.Marshal(JSONSchema())
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(js))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := jsonschema.NewCompiler()
+	if err := c.AddResource("file:///config.schema.json", doc); err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.Compile("file:///config.schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	validate := func(src string) error {
+		var v any
+		if err := yaml.Unmarshal([]byte(src), &v); err != nil {
+			t.Fatal(err)
+		}
+		js, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(js))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.Validate(inst)
+	}
+	for _, c := range []struct {
+		name, src string
+		ok        bool
+	}{
+		{"good", goodYAML, true},
+		{"queue", queueYAML, true},
+		{"window", queueYAML + "      window: {timezone: UTC, hours: [{days: [mon-fri, sun], from: \"8:00\", to: \"24:00\"}]}\n", true},
+		{"one day", queueYAML + "      window: {timezone: UTC, hours: [{days: sat, from: \"08:00\", to: \"12:00\"}]}\n", true},
+		{"hours not a list", queueYAML + "      window: {timezone: UTC, hours: {days: sat, from: \"08:00\", to: \"12:00\"}}\n", false},
+		{"number durations", queueYAML + "    max_wait: 30\n    agent_timeout: 12.5\n    wrap_up: 0\n    agent_retry: \"45\"\nmedia: {keep: 86400}\n", true},
+		{"policy", queueYAML + "      number_policy: {default_region: cz, allowed_types: mobile, denied_types: [], denied_prefixes: [\"+882\"]}\n", true},
+		{"token file", sim + "api: {token_file: tok}\n", true},
+		{"unknown key", sim + "queus: {}\n", false},
+		{"missing switch", "log: {level: info}\n", false},
+		{"unknown switch", "switch: {type: asterix}\n", false},
+		{"password and password_file", "switch:\n  type: asterisk\n  asterisk: {url: \"http://h/ari\", username: u, password: p, password_file: f}\n", false},
+		{"asterisk password missing", "switch:\n  type: asterisk\n  asterisk: {url: \"http://h/ari\", username: u}\n", false},
+		{"token and token_file", sim + "api: {token: a, token_file: b}\n", false},
+		{"bad duration", sim + "media: {keep: 30 days}\n", false},
+		{"zero positive", sim + "shutdown_timeout: 0s\n", false},
+		{"bad strategy", queueYAML + "    strategy: random\n", false},
+		{"bad agent", sim + "queues: {q: {agents: [agent1]}}\n", false},
+		{"callback without trunk", sim + "queues: {q: {callback: {ani: \"+420222333444\"}}}\n", false},
+		{"max_attempts 0", queueYAML + "      max_attempts: 0\n", false},
+		{"bad clock", queueYAML + "      window: {timezone: UTC, hours: [{days: [mon], from: \"8\", to: \"18:00\"}]}\n", false},
+		{"empty hours", queueYAML + "      window: {timezone: UTC, hours: []}\n", false},
+		{"bad queue name", sim + "queues: {\"a/b\": {}}\n", false},
+		{"bad listen", sim + "api: {listen: localhost}\n", false},
+	} {
+		_, perr := Parse("c.yaml", []byte(c.src))
+		serr := validate(c.src)
+		if (perr == nil) != c.ok || (serr == nil) != c.ok {
+			t.Errorf("%s: Parse error %v, schema error %v; want both ok %v", c.name, perr, serr, c.ok)
+		}
+	}
 }

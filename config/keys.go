@@ -46,6 +46,7 @@ type key struct {
 	keys     []*key   // kSection
 	values   *key     // kMap
 	items    *key     // kList
+	nonEmpty bool     // kList: an empty list is an error
 	// testOnly keys exist in test builds only (faults): the schema leaves
 	// them out, as a production binary refuses them.
 	testOnly bool
@@ -61,6 +62,7 @@ func (k *key) req() *key          { k.required = true; return k }
 func (k *key) dflt(v any) *key    { k.def = v; return k }
 func (k *key) atLeast(n int) *key { k.min = n; return k }
 func (k *key) only() *key         { k.testOnly = true; return k }
+func (k *key) full() *key         { k.nonEmpty = true; return k }
 func enumKey(name, doc string, vs ...string) *key {
 	return &key{name: name, kind: kEnum, doc: doc, enum: vs}
 }
@@ -160,7 +162,7 @@ var configKeys = sec("config", "callflow service configuration",
 							listKey("days", "days: mon … sun or ranges such as mon-fri", patternKey("", dayPattern, "a day or a range of days")).req(),
 							patternKey("from", clockPattern, "start, HH:MM").req(),
 							patternKey("to", clockPattern, "end, HH:MM after from (24:00 for midnight)").req(),
-						)).req(),
+						)).req().full(),
 				),
 				sec("number_policy", "which numbers may be called back; checked when registered and before each dial",
 					patternKey("default_region", regionPattern, "region that reads national numbers, e.g. CZ"),

@@ -1,12 +1,19 @@
 package flowvm
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/fstest"
+
+	"github.com/goccy/go-yaml"
+	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
 // schemaDoc is JSONSchema as an editor reads it (through JSON).
@@ -199,5 +206,107 @@ func TestJSONSchemaMatchesLoader(t *testing.T) {
 				t.Errorf("%s exit %q: required %v in the schema, the loader's errors without it: %s", typ, e, slices.Contains(reqExits, e), missing)
 			}
 		}
+	}
+}
+
+// compileSchema compiles a generated schema with the validator the tests
+// of examples use on the committed files.
+func compileSchema(t *testing.T, schema map[string]any) *jsonschema.Schema {
+	t.Helper()
+	js, err := json.Marshal(schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(js))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := jsonschema.NewCompiler()
+	if err := c.AddResource("file:///schema.json", doc); err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.Compile("file:///schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// yamlJSON decodes YAML into the JSON values an editor validates.
+func yamlJSON(t *testing.T, src []byte) any {
+	t.Helper()
+	var v any
+	if err := yaml.Unmarshal(src, &v); err != nil {
+		t.Fatal(err)
+	}
+	js, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(js))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return inst
+}
+
+// TestJSONSchemaAcceptsLoadableFlows: the schema is never stricter than
+// the loader: every flow of the test corpora that loads validates.
+func TestJSONSchemaAcceptsLoadableFlows(t *testing.T) {
+	s := compileSchema(t, JSONSchema())
+	corpus := map[string][]byte{"allFlow": []byte(allFlow)}
+	for name, src := range allFiles() {
+		corpus["allFiles/"+name] = []byte(src)
+	}
+	files, _ := filepath.Glob("testdata/good/*.yaml")
+	seeds, _ := filepath.Glob("testdata/fuzz/FuzzLoad/*")
+	if len(files) == 0 || len(seeds) == 0 {
+		t.Fatal("no test flows or fuzz seeds found")
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		corpus[f] = data
+	}
+	for _, f := range seeds {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// go test fuzz v1, then one []byte("…") line.
+		_, arg, _ := strings.Cut(string(data), "\n")
+		arg = strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(arg), "[]byte("), ")")
+		src, err := strconv.Unquote(arg)
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		corpus[f] = []byte(src)
+	}
+	loaded := 0
+	for name, src := range corpus {
+		fsys := fstest.MapFS{"main.yaml": {Data: src}}
+		for other, osrc := range allFiles() {
+			if other != "main" {
+				fsys[other+".yaml"] = &fstest.MapFile{Data: []byte(osrc)}
+			}
+		}
+		for _, f := range files {
+			if _, ok := fsys[filepath.Base(f)]; !ok {
+				fsys[filepath.Base(f)] = &fstest.MapFile{Data: corpus[f]}
+			}
+		}
+		if _, err := Load(fsys, "main.yaml"); err != nil {
+			continue // the schema may or may not see why
+		}
+		loaded++
+		if err := s.Validate(yamlJSON(t, src)); err != nil {
+			t.Errorf("%s loads, but the schema rejects it: %v", name, err)
+		}
+	}
+	t.Logf("%d of %d corpus flows load and validate", loaded, len(corpus))
+	if loaded < len(files) {
+		t.Errorf("only %d of %d corpus flows load; the corpus lost its good flows", loaded, len(corpus))
 	}
 }
