@@ -2,6 +2,8 @@ package config
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/callflow/callflow/internal/duration"
 )
@@ -75,6 +77,20 @@ func keySchema(k *key) map[string]any {
 		}
 		if oneOf != nil {
 			s["oneOf"] = oneOf
+		}
+		// A value that needs a sibling section: if type is asterisk, then
+		// asterisk is required.
+		var conds []any
+		for _, c := range k.keys {
+			for _, v := range slices.Sorted(maps.Keys(c.needs)) {
+				conds = append(conds, map[string]any{
+					"if":   map[string]any{"properties": map[string]any{c.name: map[string]any{"const": v}}, "required": []any{c.name}},
+					"then": map[string]any{"required": []any{c.needs[v]}},
+				})
+			}
+		}
+		if conds != nil {
+			s["allOf"] = conds
 		}
 	case kMap:
 		s = map[string]any{

@@ -47,6 +47,9 @@ type key struct {
 	values   *key     // kMap
 	items    *key     // kList
 	nonEmpty bool     // kList: an empty list is an error
+	// needs: kEnum value → the sibling section that value requires
+	// (switch.type asterisk needs switch.asterisk).
+	needs map[string]string
 	// testOnly keys exist in test builds only (faults): the schema leaves
 	// them out, as a production binary refuses them.
 	testOnly bool
@@ -88,8 +91,9 @@ const (
 // configKeys is every key of the configuration file.
 var configKeys = sec("config", "callflow service configuration",
 	sec("switch", "which PBX callflow drives and how to reach it",
-		enumKey("type", "the PBX driver: asterisk, freeswitch or sim (the built-in simulator)",
-			string(Asterisk), string(FreeSWITCH), string(Sim)).req(),
+		&key{name: "type", kind: kEnum, doc: "the PBX driver: asterisk, freeswitch or sim (the built-in simulator)",
+			enum: []string{string(Asterisk), string(FreeSWITCH), string(Sim)}, required: true,
+			needs: map[string]string{string(Asterisk): "asterisk", string(FreeSWITCH): "freeswitch"}},
 		sec("asterisk", "Asterisk over ARI (needed when type is asterisk)",
 			leaf("url", kText, "URL of the ARI root, e.g. http://127.0.0.1:8088/ari (http or https, no credentials)").req(),
 			leaf("username", kText, "the ari.conf user").req(),

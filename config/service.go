@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"regexp"
 	"strconv"
+	"strings"
 
 	"github.com/goccy/go-yaml/ast"
 	"go.uber.org/zap/zapcore"
@@ -106,15 +107,12 @@ func (d *decoder) switchSection(c *Config, n ast.Node) {
 		"freeswitch": func(v ast.Node) { fsN = v; d.freeswitch(c, v) },
 	})
 	switch SwitchType(typ) {
-	case Asterisk:
-		if astN == nil {
-			d.errorf(typeN, "switch: type asterisk needs an asterisk section (url, username, password)")
+	case Asterisk, FreeSWITCH, Sim:
+		// The section a type needs, from the key table (the schema says the same).
+		sections := map[string]ast.Node{"asterisk": astN, "freeswitch": fsN}
+		if need := ck("switch", "type").needs[typ]; need != "" && sections[need] == nil {
+			d.errorf(typeN, "switch: type %s needs %s %s section (%s)", typ, article(need), need, strings.Join(ck("switch", need).fieldNames(), ", "))
 		}
-	case FreeSWITCH:
-		if fsN == nil {
-			d.errorf(typeN, "switch: type freeswitch needs a freeswitch section (inbound, password, outbound_listen)")
-		}
-	case Sim:
 	default:
 		if typeN == nil {
 			d.errorf(n, "switch.type is required (asterisk, freeswitch or sim)")
@@ -330,4 +328,12 @@ func (d *decoder) log(c *Config, n ast.Node) {
 			c.Log.Format = s
 		},
 	})
+}
+
+// article is "an" before a vowel, else "a".
+func article(word string) string {
+	if strings.ContainsAny(word[:1], "aeiou") {
+		return "an"
+	}
+	return "a"
 }
