@@ -92,7 +92,7 @@ func notationSchema(s *spec) map[string]any {
 		case "type":
 			props["type"] = map[string]any{"const": s.typ, "description": s.doc}
 		case "description":
-			props["description"] = map[string]any{"type": "string", "description": k.doc}
+			props["description"] = map[string]any{"$ref": "#/$defs/text", "description": k.doc}
 		case "next":
 			if s.exitIndex("next") >= 0 {
 				props["next"] = map[string]any{"$ref": "#/$defs/notation_id", "description": k.doc}
