@@ -76,6 +76,9 @@ type AsteriskConfig struct {
 	PasswordFile string
 	// App is the Stasis application name the dialplan uses (default "callflow").
 	App string
+	// RecordingsDir, if set, is Asterisk's recording folder on this host:
+	// recordings are copied from it instead of downloaded over ARI.
+	RecordingsDir string
 }
 
 // FreeSWITCHConfig reaches FreeSWITCH's event socket.

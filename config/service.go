@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -135,6 +136,12 @@ func (d *decoder) asterisk(c *Config, n ast.Node) {
 			d.str(&a.App, "switch.asterisk.app")(v)
 			if err := checkPlainName(a.App); err != nil {
 				d.errorf(v, "switch.asterisk.app: %v", err)
+			}
+		},
+		"recordings_dir": func(v ast.Node) {
+			d.str(&a.RecordingsDir, "switch.asterisk.recordings_dir")(v)
+			if a.RecordingsDir != "" && !filepath.IsAbs(a.RecordingsDir) {
+				d.errorf(v, "switch.asterisk.recordings_dir: %q is not an absolute path (it names Asterisk's recording folder, e.g. /var/spool/asterisk/recording)", a.RecordingsDir)
 			}
 		},
 	}

@@ -98,7 +98,7 @@ func newSwitch(cfg *config.Config, m *media.Store, log *zap.Logger) (adapter.Swi
 		a := cfg.Switch.Asterisk
 		return asterisk.New(asterisk.Config{
 			ARI:   ari.Config{BaseURL: a.URL, User: a.Username, Pass: a.Password, App: a.App},
-			Media: m,
+			Media: m, RecordingsDir: a.RecordingsDir,
 		}, log)
 	case config.FreeSWITCH:
 		f := cfg.Switch.FreeSWITCH
