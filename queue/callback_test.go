@@ -3,6 +3,7 @@ package queue
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -374,8 +375,16 @@ func TestSnapshot(t *testing.T) {
 // the fix the agent was redialled at once, without an attempt counted; the
 // run is stopped once the dials pass a bound so such a loop fails quickly.
 func TestUnplayableAgentMedia(t *testing.T) {
-	for _, mode := range []Mode{AgentFirst, CustomerFirst} {
-		t.Run(string(mode), func(t *testing.T) {
+	for _, tc := range []struct {
+		mode   Mode
+		stored bool // a row in the store before the engine starts (recovered), else created through the engine
+	}{{AgentFirst, false}, {CustomerFirst, false}, {AgentFirst, true}, {CustomerFirst, true}} {
+		name := string(tc.mode)
+		if tc.stored {
+			name += "/stored"
+		}
+		mode := tc.mode
+		t.Run(name, func(t *testing.T) {
 			sc := &sim.Scenario{
 				Callers:   []sim.Caller{{At: 0, From: "+420601000009"}},
 				Agents:    []sim.Party{{Endpoint: "PJSIP/agent1", AnswerAfter: time.Second, Talk: 10 * time.Second}},
@@ -385,11 +394,22 @@ func TestUnplayableAgentMedia(t *testing.T) {
 			cfg.Queues[0].Callback.Mode = mode
 			cfg.Queues[0].Callback.RetryInterval = 5 * time.Second
 			cfg.Queues[0].AgentRetry = 30 * time.Second
-			h := newHarness(t, cfg, sc, nil)
+			var st *store.SQLite
+			if tc.stored {
+				st = openStore(t, filepath.Join(t.TempDir(), "cb.db"))
+				at := simStart.Add(-time.Minute)
+				if _, _, err := st.Register(context.Background(), store.Callback{Queue: "sales", Number: "+420601000001", ANI: queueANI,
+					Media: []string{"number:abc"}, JoinedAt: at, Seq: 1, CreatedAt: at}, true); err != nil {
+					t.Fatal(err)
+				}
+			}
+			h := newHarness(t, cfg, sc, st)
 			create := func(ctx context.Context, c adapter.Call) {
-				res, err := h.eng.CreateCallback(ctx, CreateRequest{Queue: "sales", Number: "+420601000001", Media: []adapter.Prompt{"number:abc"}})
-				if err != nil || res.Outcome != flowvm.Registered {
-					t.Errorf("create: %+v %v", res, err)
+				if !tc.stored {
+					res, err := h.eng.CreateCallback(ctx, CreateRequest{Queue: "sales", Number: "+420601000001", Media: []adapter.Prompt{"number:abc"}})
+					if err != nil || res.Outcome != flowvm.Registered {
+						t.Errorf("create: %+v %v", res, err)
+					}
 				}
 				_ = c.Hangup(ctx, adapter.CauseNormal)
 			}
