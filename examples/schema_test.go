@@ -249,6 +249,7 @@ var badFlows = map[string]struct {
 	"inqueue.yaml":     {class: "semantic", why: "queue inside an in-queue flow, reservation open"},
 	"reservation.yaml": {class: "semantic", why: "callback reservation rules over the flow graph"},
 	"subflows.yaml":    {class: "semantic", why: "a called flow that does not exist"},
+	"prompts.yaml":     {class: "semantic", why: "prompts are text to the schema; the loader checks them with media.ParsePrompt"},
 	"yamlsyntax.yaml":  {class: "syntax", why: "not YAML"},
 }
 

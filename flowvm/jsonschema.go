@@ -187,7 +187,7 @@ func kindSchema(p *param) map[string]any {
 		return strOrList(map[string]any{"$ref": "#/$defs/text"})
 	case pEnumList:
 		return strOrList(map[string]any{"type": "string", "enum": anys(p.enum)})
-	case pTemplates:
+	case pPrompts:
 		s := strOrList(map[string]any{"$ref": "#/$defs/text"})
 		if p.required {
 			s["anyOf"].([]any)[1].(map[string]any)["minItems"] = 1
