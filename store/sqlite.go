@@ -32,6 +32,11 @@ func parseTime(s sql.NullString) (time.Time, error) {
 	}
 	t, err := time.Parse(timeFormat, s.String)
 	if err != nil {
+		// PostgreSQL's timestamptz comes back through database/sql as
+		// RFC 3339 text.
+		t, err = time.Parse(time.RFC3339Nano, s.String)
+	}
+	if err != nil {
 		return time.Time{}, fmt.Errorf("store: bad time %q: %w", s.String, err)
 	}
 	return t.UTC(), nil
@@ -40,14 +45,16 @@ func parseTime(s sql.NullString) (time.Time, error) {
 // maxBatch bounds how many registrations share one transaction.
 const maxBatch = 256
 
-// SQLite is the SQLite store: WAL journal, synchronous=FULL (every commit is
-// durable), foreign keys on, a busy timeout, embedded migrations.
+// DB is the store on SQLite (OpenSQLite: WAL journal, synchronous=FULL so
+// every commit is durable, foreign keys on, a busy timeout) or on PostgreSQL
+// (OpenPostgres). Both run the same operations through one dialect seam
+// (dialect.go) and embedded, versioned migrations.
 //
 // Registrations use group commit: concurrent Register calls are written in
 // one transaction by a committer goroutine, and each returns after that
 // transaction has committed. The goroutine ends on Close.
-type SQLite struct {
-	db   *sql.DB
+type DB struct {
+	db   *conn
 	regs chan *regReq
 	quit chan struct{}
 	done chan struct{}
@@ -56,6 +63,10 @@ type SQLite struct {
 	mu     sync.RWMutex
 	closed bool
 }
+
+// SQLite is the store's name from before it had a second backend; it is
+// the same type as DB, whichever backend it was opened on.
+type SQLite = DB
 
 var (
 	_ Callbacks = (*SQLite)(nil)
@@ -117,12 +128,21 @@ func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
 			return nil, fmt.Errorf("store: open %s: journal mode is %s, want wal", path, mode)
 		}
 	}
-	if _, err := migrate(ctx, db, time.Now()); err != nil {
+	s, err := start(ctx, newConn(db, &sqliteDialect))
+	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	s := &SQLite{
-		db:   db,
+	return s, nil
+}
+
+// start migrates an open database and starts the committer.
+func start(ctx context.Context, c *conn) (*DB, error) {
+	if _, err := migrate(ctx, c, time.Now()); err != nil {
+		return nil, err
+	}
+	s := &DB{
+		db:   c,
 		regs: make(chan *regReq, maxBatch),
 		quit: make(chan struct{}),
 		done: make(chan struct{}),
@@ -145,7 +165,10 @@ func (s *SQLite) Close() error {
 }
 
 // DB exposes the database for read-only reporting (API, tests).
-func (s *SQLite) DB() *sql.DB { return s.db }
+func (s *SQLite) DB() *sql.DB { return s.db.DB }
+
+// Backend names the database engine: "sqlite" or "postgres".
+func (s *SQLite) Backend() string { return s.db.d.name }
 
 // Register implements Callbacks. cb.State is ignored (always registered).
 func (s *SQLite) Register(ctx context.Context, cb Callback, dedupe bool) (Callback, RegisterOutcome, error) {
@@ -249,6 +272,9 @@ func (s *SQLite) registerTx(reqs []*regReq) (_ []regRes, err error) {
 			_ = tx.Rollback()
 		}
 	}()
+	if err = lockDedupe(ctx, tx, reqs); err != nil {
+		return nil, fmt.Errorf("store: register: lock: %w", err)
+	}
 	out := make([]regRes, len(reqs))
 	for i, r := range reqs {
 		if r.dedupe {
