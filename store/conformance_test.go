@@ -477,8 +477,8 @@ func confClaimNextOrder(t *testing.T, open opener) {
 	tieB := reg("+420601000003", 0, 5*time.Second, 9, time.Time{}, time.Time{})
 	tieA := reg("+420601000004", 0, 5*time.Second, 8, time.Time{}, time.Time{})
 	vip := reg("+420601000005", 5, 10*time.Second, 3, time.Time{}, time.Time{})
-	reg("+420601000006", 9, 0, 4, now.Add(time.Minute), time.Time{})   // not yet
-	reg("+420601000007", 9, 0, 5, time.Time{}, now)                    // window over
+	reg("+420601000006", 9, 0, 4, now.Add(time.Minute), time.Time{}) // not yet
+	reg("+420601000007", 9, 0, 5, time.Time{}, now)                  // window over
 	inWin := reg("+420601000008", 0, 20*time.Second, 6, now, now.Add(time.Hour))
 	if _, _, err := s.Register(ctx, newCB("support", "+420601000009", 0), false); err != nil {
 		t.Fatal(err)
