@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"hash/fnv"
 	"io/fs"
 	"strconv"
@@ -32,9 +33,15 @@ type dialect struct {
 	// lockMigrations, when set, serialises migrations between processes
 	// opening one database at once.
 	lockMigrations string
-	// lockKey, when set, takes a transaction-scoped lock on one int64 key
-	// (dedupe of concurrent registrations from several processes).
-	lockKey string
+	// lockKeys, when set, takes transaction-scoped locks on int64 keys, in
+	// the order of its VALUES rows (dedupe of concurrent registrations from
+	// several processes).
+	lockKeys string
+	// arrays: the server takes array parameters, so batch statements pass
+	// one array per column instead of one placeholder per value.
+	arrays bool
+	// committers is the number of group-commit goroutines (default 1).
+	committers int
 	// skipLocked is appended to the SELECT choosing a callback to claim.
 	skipLocked string
 }
@@ -60,8 +67,10 @@ var postgresDialect = dialect{
 		name       TEXT NOT NULL,
 		applied_at TIMESTAMPTZ NOT NULL)`,
 	lockMigrations: `SELECT pg_advisory_xact_lock(` + strconv.FormatInt(migrationLockKey, 10) + `)`,
-	lockKey:        `SELECT pg_advisory_xact_lock(?)`,
+	lockKeys:       `SELECT pg_advisory_xact_lock(k) FROM (VALUES %s) AS v(k)`,
 	skipLocked:     ` FOR UPDATE SKIP LOCKED`,
+	arrays:         true,
+	committers:     2,
 }
 
 func mustSub(f fs.FS, dir string) fs.FS {
@@ -193,11 +202,17 @@ func (t *tx) PrepareContext(ctx context.Context, query string) (*sql.Stmt, error
 	return t.Tx.PrepareContext(ctx, t.c.q(query))
 }
 
-// lock takes the dialect's transaction-scoped lock on key, if it has one.
-func (t *tx) lock(ctx context.Context, key int64) error {
-	if t.c.d.lockKey == "" {
+// lock takes the dialect's transaction-scoped locks on keys, in order, if
+// it has such locks; one statement whatever the number of keys.
+func (t *tx) lock(ctx context.Context, keys []int64) error {
+	if t.c.d.lockKeys == "" || len(keys) == 0 {
 		return nil
 	}
-	_, err := t.ExecContext(ctx, t.c.d.lockKey, key)
+	args := make([]any, len(keys))
+	for i, k := range keys {
+		args[i] = k
+	}
+	rows := "(?::bigint)" + strings.Repeat(", (?)", len(keys)-1)
+	_, err := t.ExecContext(ctx, fmt.Sprintf(t.c.d.lockKeys, rows), args...)
 	return err
 }

@@ -40,6 +40,12 @@ func OpenPostgres(ctx context.Context, dsn string) (*DB, error) {
 	if cfg.ConnectTimeout == 0 {
 		cfg.ConnectTimeout = connectTimeout
 	}
+	// pgx prepares and caches every statement. A generic plan made while
+	// the tables were small (a sequential scan) would stay as they grow:
+	// plan each execution with its values instead.
+	if _, ok := cfg.RuntimeParams["plan_cache_mode"]; !ok {
+		cfg.RuntimeParams["plan_cache_mode"] = "force_custom_plan"
+	}
 	db := sql.OpenDB(stdlib.GetConnector(*cfg))
 	// The committer holds one connection per batch; claims, attempts and
 	// reporting share the rest.
@@ -63,7 +69,7 @@ func OpenPostgres(ctx context.Context, dsn string) (*DB, error) {
 // an open callback for one number. SQLite needs none: its write
 // transactions are serial.
 func lockDedupe(ctx context.Context, t *tx, reqs []*regReq) error {
-	if t.c.d.lockKey == "" {
+	if t.c.d.lockKeys == "" {
 		return nil
 	}
 	var keys []int64
@@ -79,10 +85,5 @@ func lockDedupe(ctx context.Context, t *tx, reqs []*regReq) error {
 		}
 	}
 	sort.Slice(keys, func(i, j int) bool { return keys[i] < keys[j] })
-	for _, k := range keys {
-		if err := t.lock(ctx, k); err != nil {
-			return err
-		}
-	}
-	return nil
+	return t.lock(ctx, keys)
 }

@@ -52,7 +52,9 @@ const maxBatch = 256
 //
 // Registrations use group commit: concurrent Register calls are written in
 // one transaction by a committer goroutine, and each returns after that
-// transaction has committed. The goroutine ends on Close.
+// transaction has committed. SQLite has one committer (one writer at a
+// time); PostgreSQL several, so one batch is filled and sent while another
+// waits for its commit to be flushed. They end on Close.
 type DB struct {
 	db   *conn
 	regs chan *regReq
@@ -147,7 +149,19 @@ func start(ctx context.Context, c *conn) (*DB, error) {
 		quit: make(chan struct{}),
 		done: make(chan struct{}),
 	}
-	go s.committer() // ends when Close closes s.quit
+	// Committers end when Close closes s.quit; done closes after the last.
+	var wg sync.WaitGroup
+	for range max(1, c.d.committers) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.committer()
+		}()
+	}
+	go func() { // ends when the committers have
+		wg.Wait()
+		close(s.done)
+	}()
 	return s, nil
 }
 
@@ -196,7 +210,6 @@ func (s *SQLite) Register(ctx context.Context, cb Callback, dedupe bool) (Callba
 
 // committer writes registrations in batches until Close.
 func (s *SQLite) committer() {
-	defer close(s.done)
 	for {
 		var first *regReq
 		select {
@@ -275,23 +288,9 @@ func (s *SQLite) registerTx(reqs []*regReq) (_ []regRes, err error) {
 	if err = lockDedupe(ctx, tx, reqs); err != nil {
 		return nil, fmt.Errorf("store: register: lock: %w", err)
 	}
-	out := make([]regRes, len(reqs))
-	for i, r := range reqs {
-		if r.dedupe {
-			existing, found, ferr := findOpen(ctx, tx, r.cb.Queue, r.cb.Number)
-			if ferr != nil {
-				return nil, ferr
-			}
-			if found {
-				out[i] = regRes{cb: existing, out: Duplicate}
-				continue
-			}
-		}
-		cb, ierr := insert(ctx, tx, r.cb)
-		if ierr != nil {
-			return nil, ierr
-		}
-		out[i] = regRes{cb: cb, out: Inserted}
+	out, err := registerBatch(ctx, tx, reqs)
+	if err != nil {
+		return nil, err
 	}
 	if err = tx.Commit(); err != nil {
 		return nil, fmt.Errorf("store: register: commit: %w", err)
@@ -333,32 +332,6 @@ func scanCallback(sc scanner) (Callback, error) {
 		}
 	}
 	return cb, nil
-}
-
-func insert(ctx context.Context, q querier, cb Callback) (Callback, error) {
-	if cb.CreatedAt.IsZero() {
-		cb.CreatedAt = time.Now()
-	}
-	if cb.JoinedAt.IsZero() {
-		cb.JoinedAt = cb.CreatedAt
-	}
-	if cb.Media == nil {
-		cb.Media = []string{}
-	}
-	media, err := json.Marshal(cb.Media)
-	if err != nil {
-		return Callback{}, fmt.Errorf("store: register: media: %w", err)
-	}
-	row := q.QueryRowContext(ctx, `INSERT INTO callbacks (queue, number_e164, ani, media, priority, joined_at, seq, state,
-		attempts, next_at, not_before, not_after, created_at, updated_at, caller_call_id)
-		VALUES (?, ?, ?, ?, ?, ?, ?, 'registered', 0, NULL, ?, ?, ?, ?, ?) RETURNING `+cbColumns,
-		cb.Queue, cb.Number, cb.ANI, string(media), cb.Priority, fmtTime(cb.JoinedAt), cb.Seq,
-		nullTime(cb.NotBefore), nullTime(cb.NotAfter), fmtTime(cb.CreatedAt), fmtTime(cb.CreatedAt), cb.CallerCallID)
-	out, err := scanCallback(row)
-	if err != nil {
-		return Callback{}, fmt.Errorf("store: register %s in %s: %w", cb.Number, cb.Queue, err)
-	}
-	return out, nil
 }
 
 func openStateList() string {
