@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"fmt"
 	"hash/fnv"
 	"io/fs"
 	"strconv"
@@ -33,9 +32,9 @@ type dialect struct {
 	// lockMigrations, when set, serialises migrations between processes
 	// opening one database at once.
 	lockMigrations string
-	// lockKeys, when set, takes transaction-scoped locks on int64 keys, in
-	// the order of its VALUES rows (dedupe of concurrent registrations from
-	// several processes).
+	// lockKeys, when set, takes transaction-scoped locks on the int64 keys
+	// of its one array parameter, in array order (dedupe of concurrent
+	// registrations from several processes).
 	lockKeys string
 	// arrays: the server takes array parameters, so batch statements pass
 	// one array per column instead of one placeholder per value.
@@ -67,7 +66,7 @@ var postgresDialect = dialect{
 		name       TEXT NOT NULL,
 		applied_at TIMESTAMPTZ NOT NULL)`,
 	lockMigrations: `SELECT pg_advisory_xact_lock(` + strconv.FormatInt(migrationLockKey, 10) + `)`,
-	lockKeys:       `SELECT pg_advisory_xact_lock(k) FROM (VALUES %s) AS v(k)`,
+	lockKeys:       `SELECT pg_advisory_xact_lock(k) FROM unnest(?::bigint[]) AS k`,
 	skipLocked:     ` FOR UPDATE SKIP LOCKED`,
 	arrays:         true,
 	committers:     2,
@@ -208,11 +207,6 @@ func (t *tx) lock(ctx context.Context, keys []int64) error {
 	if t.c.d.lockKeys == "" || len(keys) == 0 {
 		return nil
 	}
-	args := make([]any, len(keys))
-	for i, k := range keys {
-		args[i] = k
-	}
-	rows := "(?::bigint)" + strings.Repeat(", (?)", len(keys)-1)
-	_, err := t.ExecContext(ctx, fmt.Sprintf(t.c.d.lockKeys, rows), args...)
+	_, err := t.ExecContext(ctx, t.c.d.lockKeys, keys)
 	return err
 }

@@ -10,6 +10,7 @@
 package pgtest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -20,6 +21,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -304,4 +306,52 @@ func tail(path string) string {
 		b = b[len(b)-4000:]
 	}
 	return string(b)
+}
+
+// CPUTime is the processor time the server has used so far: user and
+// system time of the postmaster and its children (backends, WAL writer,
+// checkpointer…), plus what its exited children used. Benchmarks divide it by
+// their work to get a cost that does not depend on how busy the machine
+// is.
+func (c *Cluster) CPUTime() (time.Duration, error) {
+	procs, err := filepath.Glob("/proc/[0-9]*/stat")
+	if err != nil {
+		return 0, err
+	}
+	var ticks int64
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue // exited meanwhile
+		}
+		// Fields after the command name, which is in parentheses and may
+		// hold spaces: state(3) ppid pgrp … utime(14) stime cutime cstime.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) < 15 {
+			continue
+		}
+		// Backends call setsid(): they are found as the postmaster's
+		// children, not by process group.
+		pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+		ppid, _ := strconv.Atoi(f[1])
+		if pid != c.PID && ppid != c.PID {
+			continue
+		}
+		for _, k := range []int{11, 12} { // utime, stime
+			v, _ := strconv.ParseInt(f[k], 10, 64)
+			ticks += v
+		}
+		if pid == c.PID {
+			for _, k := range []int{13, 14} { // cutime, cstime
+				v, _ := strconv.ParseInt(f[k], 10, 64)
+				ticks += v
+			}
+		}
+	}
+	// USER_HZ is 100 on Linux.
+	return time.Duration(ticks) * 10 * time.Millisecond, nil
 }
