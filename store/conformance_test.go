@@ -117,6 +117,8 @@ func runConformance(t *testing.T, b backend) {
 		{"events", confEvents},
 		{"query callbacks", confQueryCallbacks},
 		{"register after close", confRegisterAfterClose},
+		{"leases hand over with fencing tokens", confLeaseSteps},
+		{"one lease winner among concurrent acquirers", confLeaseRace},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.run(t, b(t)) })
