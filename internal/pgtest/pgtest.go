@@ -62,6 +62,8 @@ type Cluster struct {
 
 	cmd      *exec.Cmd
 	exited   chan struct{} // closed when the postmaster has been reaped
+	data     string
+	settings map[string]string
 	logf     func(string, ...any)
 	cred     *syscall.Credential
 	stopOnce sync.Once
@@ -161,6 +163,7 @@ func Start(ctx context.Context, opt Options) (_ *Cluster, err error) {
 		if c.Port, err = freePort(); err != nil {
 			return nil, err
 		}
+		c.data, c.settings = data, settings
 		err = c.startServer(ctx, data, settings)
 		if err == nil {
 			break
@@ -246,6 +249,11 @@ func (c *Cluster) kill() {
 	if c.cmd == nil {
 		return
 	}
+	select {
+	case <-c.exited: // already gone: its pid may belong to another process now
+		return
+	default:
+	}
 	_ = syscall.Kill(c.PID, syscall.SIGQUIT)
 	select {
 	case <-c.exited:
@@ -254,6 +262,30 @@ func (c *Cluster) kill() {
 	}
 	_ = syscall.Kill(-c.PID, syscall.SIGKILL)
 	<-c.exited
+}
+
+// Crash ends the server at once, as a power cut would to its processes: an
+// immediate shutdown (SIGQUIT), no checkpoint, so Restart recovers from
+// the WAL. Clients see their connections drop.
+func (c *Cluster) Crash() {
+	c.kill()
+}
+
+// Restart starts the server again on the same data and port after Crash,
+// and waits until it takes connections.
+func (c *Cluster) Restart(ctx context.Context) error {
+	select {
+	case <-c.exited:
+	default:
+		return fmt.Errorf("pgtest: restart: postgres pid %d is still running", c.PID)
+	}
+	c.exited = make(chan struct{})
+	t0 := time.Now()
+	if err := c.startServer(ctx, c.data, c.settings); err != nil {
+		return err
+	}
+	c.logf("pgtest: postgres restarted as pid %d in %v", c.PID, time.Since(t0).Round(time.Millisecond))
+	return nil
 }
 
 // Stop ends the server by its pid (immediate shutdown) and removes the
