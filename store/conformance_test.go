@@ -118,6 +118,7 @@ func runConformance(t *testing.T, b backend) {
 		{"query callbacks", confQueryCallbacks},
 		{"register after close", confRegisterAfterClose},
 		{"leases hand over with fencing tokens", confLeaseSteps},
+		{"a fenced claim needs the lease", confFencedClaim},
 		{"one lease winner among concurrent acquirers", confLeaseRace},
 	}
 	for _, c := range cases {
@@ -487,7 +488,7 @@ func confClaimNextOrder(t *testing.T, open opener) {
 	}
 	var got []int64
 	for {
-		cb, ok, err := s.ClaimNext(ctx, "sales", now)
+		cb, ok, err := s.ClaimNext(ctx, "sales", now, Fence{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -534,7 +535,7 @@ func confClaimNextTwoInstances(t *testing.T, open opener) {
 		go func() {
 			defer wg.Done()
 			for {
-				cb, ok, err := s.ClaimNext(ctx, "sales", t0.Add(time.Hour))
+				cb, ok, err := s.ClaimNext(ctx, "sales", t0.Add(time.Hour), Fence{})
 				if err != nil {
 					t.Errorf("claim: %v", err)
 					return
@@ -882,7 +883,7 @@ func script(t *testing.T, s *DB) string {
 		say("register %d → %d %s err=%v", i, o, renderCB(got), err)
 	}
 	for _, q := range []string{"sales", "support", "sales"} {
-		got, ok, err := s.ClaimNext(ctx, q, t0.Add(time.Hour))
+		got, ok, err := s.ClaimNext(ctx, q, t0.Add(time.Hour), Fence{})
 		say("claim %s → %v %s err=%v", q, ok, renderCB(got), err)
 	}
 	two := 2

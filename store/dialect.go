@@ -43,6 +43,9 @@ type dialect struct {
 	committers int
 	// skipLocked is appended to the SELECT choosing a callback to claim.
 	skipLocked string
+	// shareLock is appended to the SELECT reading a fence's lease, so the
+	// lease cannot change hands until the fenced write commits.
+	shareLock string
 }
 
 var sqliteDialect = dialect{
@@ -68,6 +71,7 @@ var postgresDialect = dialect{
 	lockMigrations: `SELECT pg_advisory_xact_lock(` + strconv.FormatInt(migrationLockKey, 10) + `)`,
 	lockKeys:       `SELECT pg_advisory_xact_lock(k) FROM unnest(?::bigint[]) AS k`,
 	skipLocked:     ` FOR UPDATE SKIP LOCKED`,
+	shareLock:      ` FOR SHARE`,
 	arrays:         true,
 	committers:     2,
 }

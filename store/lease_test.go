@@ -113,3 +113,54 @@ func confLeaseRace(t *testing.T, open opener) {
 		}
 	}
 }
+
+// confFencedClaim: a node claims callbacks only while it holds its lease
+// with its token; once another node took the lease over, the first one's
+// claims take nothing and say why.
+func confFencedClaim(t *testing.T, open opener) {
+	a, b := mustOpen(t, open), mustOpen(t, open)
+	ctx := context.Background()
+	for i := range 3 {
+		if _, _, err := a.Register(ctx, newCB("sales", "+42060900000"+string(rune('1'+i)), int64(i)), false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	la, err := a.AcquireLease(ctx, "switch-1", "node-a", t0, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fa := Fence{Lease: "switch-1", Token: la.Token}
+	if _, ok, err := a.ClaimNext(ctx, "sales", t0.Add(time.Second), fa); err != nil || !ok {
+		t.Fatalf("claim under a held lease: %v %v", ok, err)
+	}
+	// The lease expires; node b takes it over.
+	lb, err := b.AcquireLease(ctx, "switch-1", "node-b", t0.Add(11*time.Second), 10*time.Second)
+	if err != nil || lb.Token != la.Token+1 {
+		t.Fatalf("takeover: %+v %v", lb, err)
+	}
+	if _, ok, err := a.ClaimNext(ctx, "sales", t0.Add(12*time.Second), fa); !errors.Is(err, ErrLeaseLost) || ok {
+		t.Fatalf("claim with the old token: %v %v, want ErrLeaseLost", ok, err)
+	}
+	// Expired but not taken over is lost too.
+	if _, ok, err := b.ClaimNext(ctx, "sales", t0.Add(30*time.Second), Fence{Lease: "switch-1", Token: lb.Token}); !errors.Is(err, ErrLeaseLost) || ok {
+		t.Fatalf("claim after the lease expired: %v %v, want ErrLeaseLost", ok, err)
+	}
+	fb := Fence{Lease: "switch-1", Token: lb.Token}
+	var got int
+	for {
+		_, ok, err := b.ClaimNext(ctx, "sales", t0.Add(13*time.Second), fb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			break
+		}
+		got++
+	}
+	if got != 2 {
+		t.Fatalf("node b claimed %d, want the 2 left", got)
+	}
+	if _, ok, err := a.ClaimNext(ctx, "sales", t0.Add(13*time.Second), Fence{Lease: "nope", Token: 1}); !errors.Is(err, ErrLeaseLost) || ok {
+		t.Fatalf("claim fenced by a lease never taken: %v %v", ok, err)
+	}
+}
