@@ -18,7 +18,7 @@ import (
 // commit), and the same store must register again once the server is back,
 // without being reopened.
 func TestPostgresCrashUnderLoad(t *testing.T) {
-	c, dsn := pgtest.Require(t)
+	c, dsn := pgtest.RequirePrivate(t)
 	ctx := context.Background()
 	s, err := OpenPostgres(ctx, dsn)
 	if err != nil {

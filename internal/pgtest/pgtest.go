@@ -221,7 +221,9 @@ func (c *Cluster) startServer(ctx context.Context, data string, settings map[str
 		_ = cmd.Wait()
 		close(exited)
 	}()
-	deadline := time.Now().Add(30 * time.Second)
+	// Crash recovery replays the WAL and ends with a checkpoint: on a busy
+	// machine that takes a while.
+	deadline := time.Now().Add(90 * time.Second)
 	for {
 		select {
 		case <-exited:

@@ -77,21 +77,46 @@ func Require(t testing.TB) (*Cluster, string) {
 	return c, dsn
 }
 
+// RequirePrivate is Require with a cluster of t's own, never the shared
+// one, stopped in t.Cleanup: for tests that crash or restart the server.
+func RequirePrivate(t testing.TB) (*Cluster, string) {
+	t.Helper()
+	if skip, reason := optOut(os.LookupEnv); skip {
+		t.Skip(reason)
+	} else if reason != "" {
+		t.Fatal(reason)
+	}
+	c := own(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	dsn, err := c.CreateDatabase(ctx, dbName(t.Name()))
+	if err != nil {
+		t.Fatalf("%v (log %s)", err, c.LogPath())
+	}
+	return c, dsn
+}
+
+// own starts a cluster for t alone.
+func own(t testing.TB) *Cluster {
+	t.Helper()
+	c, err := Start(context.Background(), Options{Logf: t.Logf})
+	if err != nil {
+		unavailable(t, err)
+	}
+	t.Cleanup(func() {
+		if err := c.Stop(t.Failed()); err != nil {
+			t.Errorf("%v", err)
+		}
+	})
+	return c
+}
+
 func cluster(t testing.TB) *Cluster {
 	t.Helper()
 	shared.mu.Lock()
 	defer shared.mu.Unlock()
 	if !shared.managed {
-		c, err := Start(context.Background(), Options{Logf: t.Logf})
-		if err != nil {
-			unavailable(t, err)
-		}
-		t.Cleanup(func() {
-			if err := c.Stop(t.Failed()); err != nil {
-				t.Errorf("%v", err)
-			}
-		})
-		return c
+		return own(t)
 	}
 	if shared.c == nil && shared.err == nil {
 		shared.c, shared.err = Start(context.Background(), Options{Logf: verboseLogf})
