@@ -84,10 +84,14 @@ func (c *Cluster) DSN(db string) string {
 	return fmt.Sprintf("postgres://%s@127.0.0.1:%d/%s?sslmode=disable", Superuser, c.Port, db)
 }
 
+// binGlob is where Debian installs PostgreSQL's binaries (a variable so a
+// test can stand for a machine without them).
+var binGlob = "/usr/lib/postgresql/*/bin"
+
 // FindBinDir returns the newest /usr/lib/postgresql/*/bin holding initdb
 // and postgres.
 func FindBinDir() (string, error) {
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	dirs, _ := filepath.Glob(binGlob)
 	sort.Slice(dirs, func(i, j int) bool { return version(dirs[i]) > version(dirs[j]) })
 	for _, d := range dirs {
 		if isExec(filepath.Join(d, "initdb")) && isExec(filepath.Join(d, "postgres")) {

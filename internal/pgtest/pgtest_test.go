@@ -3,6 +3,8 @@ package pgtest
 import (
 	"context"
 	"os"
+	"os/exec"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -63,5 +65,37 @@ func TestOptOut(t *testing.T) {
 func TestDBName(t *testing.T) {
 	if got := dbName("TestConformance/Postgres/claim-next"); got != "t_testconformance_postgres_claim_next" {
 		t.Fatalf("dbName = %q", got)
+	}
+}
+
+// TestMissingPostgres runs this test binary again as a machine without
+// PostgreSQL: outside CI the test that needs it is skipped, saying why;
+// under CI=true it fails.
+func TestMissingPostgres(t *testing.T) {
+	if os.Getenv("PGTEST_MISSING_CHILD") == "1" {
+		binGlob = "/nonexistent/postgresql/*/bin"
+		Require(t)
+		t.Log("reached past Require")
+		return
+	}
+	tests := []struct {
+		name     string
+		ci       string
+		wantFail bool
+		want     string
+	}{
+		{name: "outside CI skips", ci: "", want: "SKIP: TestMissingPostgres"},
+		{name: "under CI fails", ci: "true", wantFail: true, want: "--- FAIL: TestMissingPostgres"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.Command(os.Args[0], "-test.run=^TestMissingPostgres$", "-test.v")
+			cmd.Env = append(os.Environ(), "PGTEST_MISSING_CHILD=1", "CI="+tc.ci, SkipEnv+"=")
+			out, err := cmd.CombinedOutput()
+			if (err != nil) != tc.wantFail || !strings.Contains(string(out), tc.want) ||
+				!strings.Contains(string(out), "no /usr/lib/postgresql/*/bin") || strings.Contains(string(out), "reached past Require") {
+				t.Fatalf("err %v, want failure %v and %q with the reason:\n%s", err, tc.wantFail, tc.want, out)
+			}
+		})
 	}
 }
