@@ -19,7 +19,7 @@ func (d *decoder) store(c *Config, n ast.Node) {
 		"path": func(v ast.Node) { pathN = v; d.path(&c.Store.Path, "store.path")(v) },
 	}
 	d.secretFields(&pg, "postgres", "store", fs)
-	d.fields(n, "store", fs)
+	d.fields(n, ck("store"), "store", fs)
 	if pg.valueN == nil && pg.fileN == nil {
 		return
 	}

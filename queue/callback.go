@@ -55,6 +55,7 @@ func (e *Engine) runCallback(en *entry, ag *agent) {
 		r.log.Error("read attempt log", zap.Error(err))
 		e.mu.Lock()
 		en.busy = false
+		en.touch()
 		e.mu.Unlock()
 		e.freeAgent(ag, 0)
 		return
@@ -102,6 +103,7 @@ func (r *cbRun) setCB(cb store.Callback) {
 	r.cb = cb
 	r.e.mu.Lock()
 	r.en.cb = cb
+	r.en.touch()
 	r.e.mu.Unlock()
 }
 
@@ -146,6 +148,7 @@ func (r *cbRun) interrupt(err error) {
 	r.ag.state = agentBusy
 	r.ag.held++
 	r.en.reconciling = true
+	r.en.touch()
 	r.e.mu.Unlock()
 	rc := &recon{en: r.en, held: []*agent{r.ag}}
 	r.e.clk.Go(func() { r.e.reconcile(rc) })
@@ -207,6 +210,7 @@ func (r *cbRun) finish(from, to store.State, why string, used bool) {
 		r.q.remove(r.en)
 	}
 	r.en.busy = false
+	r.en.touch()
 	r.e.mu.Unlock()
 	r.e.kick()
 }
@@ -501,6 +505,7 @@ func (e *Engine) promote(en *entry) {
 		return
 	}
 	en.cb, en.busy = upd, false
+	en.touch()
 	e.mu.Unlock()
 	e.kick()
 }
