@@ -33,9 +33,7 @@ func (d *decoder) top(c *Config, n ast.Node) {
 	d.fields(n, ck(), "config", map[string]func(ast.Node){
 		"switch": func(v ast.Node) { switchN = v; d.switchSection(c, v) },
 		"flows":  func(v ast.Node) { d.flows(c, v) },
-		"store": func(v ast.Node) {
-			d.fields(v, ck("store"), "store", map[string]func(ast.Node){"path": d.path(&c.Store.Path, "store.path")})
-		},
+		"store":  func(v ast.Node) { d.store(c, v) },
 		"media": func(v ast.Node) {
 			d.fields(v, ck("media"), "media", map[string]func(ast.Node){
 				"dir":  d.path(&c.Media.Dir, "media.dir"),

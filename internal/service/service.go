@@ -67,7 +67,7 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (_ *Service, err 
 	if s.flows, err = LoadFlows(cfg); err != nil {
 		return nil, err
 	}
-	if s.store, err = store.OpenSQLite(ctx, cfg.Store.Path); err != nil {
+	if s.store, err = openStore(ctx, cfg.Store); err != nil {
 		return nil, err
 	}
 	defer func() {
@@ -251,4 +251,13 @@ func (s *Service) handle(ctx context.Context, c adapter.Call, rt flowvm.Runtime)
 // event log (Observability.Close) has flushed into the store.
 func (s *Service) Close() error {
 	return s.store.Close()
+}
+
+// openStore opens the configured backend: PostgreSQL when a DSN is set,
+// SQLite otherwise.
+func openStore(ctx context.Context, c config.StoreConfig) (*store.DB, error) {
+	if c.Postgres != "" {
+		return store.OpenPostgres(ctx, c.Postgres)
+	}
+	return store.OpenSQLite(ctx, c.Path)
 }
