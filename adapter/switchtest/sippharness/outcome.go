@@ -123,6 +123,9 @@ func Outcome(r sipptest.Result, err error) switchtest.CallerOutcome {
 		o.HungUpBy = switchtest.ByCaller
 	}
 	o.Detail = fmt.Sprintf("sipp exit %d, hung up by %q, err %v: %s", r.ExitCode, r.HungUpBy, err, strings.Join(lines, "; "))
+	if r.ExitCode != 0 && strings.TrimSpace(r.Errors) != "" {
+		o.Detail += "; sipp errors: " + strings.Join(strings.Fields(r.Errors), " ")
+	}
 	return o
 }
 

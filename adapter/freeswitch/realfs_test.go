@@ -1,0 +1,115 @@
+package freeswitch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/callflow/callflow/adapter/switchtest"
+	"github.com/callflow/callflow/adapter/switchtest/sippharness"
+	"github.com/callflow/callflow/esl"
+	"github.com/callflow/callflow/internal/fstest"
+)
+
+// RealTolerance bounds timing comparisons on the real FreeSWITCH: SIP and
+// RTP set-up, DTMF event latency and ESL round trips on a loaded 2-core
+// machine.
+const RealTolerance = 500 * time.Millisecond
+
+// realFS is a real FreeSWITCH started with deploy/freeswitch, a driver
+// serving it, and a control connection of the test's own.
+type realFS struct {
+	fs   *fstest.FreeSWITCH
+	sw   *Switch
+	ctl  *esl.Conn
+	log  *zap.Logger
+	stop func()
+}
+
+// startRealFS starts FreeSWITCH (fstest.Require: skipped where it is not
+// installed, a failure under CI) and a driver serving h.
+func startRealFS(t *testing.T, route func(h *sippharness.Harness) *sippharness.Harness) (*realFS, *sippharness.Harness) {
+	t.Helper()
+	fs := fstest.Require(t, fstest.Options{})
+	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
+	sw, err := New(Config{Inbound: fs.ESLAddress, Password: fs.Password, OutboundListen: fs.SocketAddress,
+		RecordDir: fs.RecordingsDir(), CommandTimeout: 5 * time.Second}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	ctl, err := esl.Dial(ctx, fs.ESLAddress, fs.Password, esl.Options{})
+	if err != nil {
+		stop()
+		t.Fatalf("control connection: %v", err)
+	}
+	r := &realFS{fs: fs, sw: sw, ctl: ctl, log: log, stop: stop}
+	h := sippharness.New(sippharness.Config{
+		Name: "freeswitch", Switch: sw, Log: log, SIPPort: fs.SIPPort,
+		Agent: func(i, port int) string { return fmt.Sprintf("sofia/%s/agent%d@127.0.0.1:%d", fstest.SIPProfile, i+1, port) },
+		Trunk: func(port int) string { return fmt.Sprintf("sofia/%s/{e164}@127.0.0.1:%d", fstest.SIPProfile, port) },
+		Reset: r.reset, Tolerance: RealTolerance, CaseTimeout: 45 * time.Second,
+	})
+	if route != nil {
+		h = route(h)
+	}
+	served := make(chan error, 1)
+	go func() { served <- sw.Serve(ctx, h.Route) }() // ends with stop (Cleanup)
+	t.Cleanup(func() {
+		stop()
+		ctl.Close()
+		if err := <-served; err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	select {
+	case <-sw.Ready():
+	case err := <-served:
+		t.Fatalf("serve: %v", err)
+	case <-time.After(15 * time.Second):
+		t.Fatal("driver not ready")
+	}
+	return r, h
+}
+
+// reset hangs up every channel a previous case left behind and waits until
+// FreeSWITCH lists none.
+func (r *realFS) reset(ctx context.Context) error {
+	if _, err := r.ctl.API(ctx, esl.API{Cmd: "hupall", Args: "NORMAL_CLEARING"}); err != nil {
+		return err
+	}
+	for {
+		out, err := r.ctl.API(ctx, esl.API{Cmd: "show", Args: "channels count"})
+		if err != nil {
+			return err
+		}
+		if strings.HasPrefix(strings.TrimSpace(out), "0 total") {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("channels left after hupall: %s", out)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// TestConformanceRealFreeSWITCH runs every switchtest case on a real
+// FreeSWITCH 1.10 started with deploy/freeswitch: sipp callers dial
+// extension 200 (the socket hand-off), sipp UAS answer as the agents
+// (sofia/callflow/agentN@127.0.0.1:PORT) and as the customer trunk.
+func TestConformanceRealFreeSWITCH(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real FreeSWITCH: skipped with -short")
+	}
+	_, h := startRealFS(t, nil)
+	t0 := time.Now()
+	switchtest.Run(t, h)
+	t.Logf("freeswitch: whole suite took %v", time.Since(t0).Round(time.Millisecond))
+}
