@@ -52,7 +52,9 @@ func startRealFS(t *testing.T, route func(h *sippharness.Harness) *sippharness.H
 	r := &realFS{fs: fs, sw: sw, ctl: ctl, log: log, stop: stop}
 	h := sippharness.New(sippharness.Config{
 		Name: "freeswitch", Switch: sw, Log: log, SIPPort: fs.SIPPort,
-		Agent: func(i, port int) string { return fmt.Sprintf("sofia/%s/agent%d@127.0.0.1:%d", fstest.SIPProfile, i+1, port) },
+		Agent: func(i, port int) string {
+			return fmt.Sprintf("sofia/%s/agent%d@127.0.0.1:%d", fstest.SIPProfile, i+1, port)
+		},
 		Trunk: func(port int) string { return fmt.Sprintf("sofia/%s/{e164}@127.0.0.1:%d", fstest.SIPProfile, port) },
 		Reset: r.reset, Tolerance: RealTolerance, CaseTimeout: 45 * time.Second,
 	})
