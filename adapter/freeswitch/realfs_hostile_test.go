@@ -100,18 +100,14 @@ func (l *traceLog) String() string {
 	return b.String()
 }
 
-// TestRealHostileInput: callers whose numbers and names carry newlines
+// realHostileInput: callers whose numbers and names carry newlines
 // (%0A), quotes, spaces, '%', braces and non-ASCII reach a flow on the real
 // FreeSWITCH that tries to inject ESL commands and channel variables
 // through set values, prompts, dial endpoints and caller IDs. Every call
 // is handled (or refused by FreeSWITCH's SIP stack) cleanly, the agent is
 // dialled only by the clean dial with the clean ANI, and FreeSWITCH's log
 // (at debug level) shows no injected command.
-func TestRealHostileInput(t *testing.T) {
-	if testing.Short() {
-		t.Skip("real FreeSWITCH: skipped with -short")
-	}
-	fs := fsrun.Require(t, fsrun.Options{})
+func realHostileInput(t *testing.T, fs *fsrun.FreeSWITCH) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	ctl, err := esl.Dial(ctx, fs.ESLAddress, fs.Password, esl.Options{})

@@ -18,7 +18,7 @@ import (
 )
 
 // updateTranscripts rewrites esl/testdata's real-FreeSWITCH transcripts
-// from this run: go test ./adapter/freeswitch -run TestRealRing -update-transcripts
+// from this run: go test ./adapter/freeswitch -run 'TestRealFreeSWITCH/ring' -update-transcripts
 var updateTranscripts = flag.Bool("update-transcripts", false, "write the recorded real-FreeSWITCH transcripts into esl/testdata")
 
 // ringResult is what one ring trial observed.
@@ -106,16 +106,12 @@ func checkRing(t *testing.T, who string, rs []ringResult) {
 	}
 }
 
-// TestRealRingTimeout records, on the real FreeSWITCH, how originate_timeout
+// realRingTimeout records, on the real FreeSWITCH, how originate_timeout
 // ends an unanswered call and what uuid_kill NO_ANSWER does to a ringing
 // originate (the driver's exact ring timer), and checks that esltest
 // behaves the same. With -update-transcripts the recording replaces
 // esl/testdata/originate-ring-timeout.txt.
-func TestRealRingTimeout(t *testing.T) {
-	if testing.Short() {
-		t.Skip("real FreeSWITCH: skipped with -short")
-	}
-	fs := fstest.Require(t, fstest.Options{})
+func realRingTimeout(t *testing.T, fs *fstest.FreeSWITCH) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	uas, err := sipptest.StartUAS(ctx, sipptest.UASOptions{Mode: sipptest.NoAnswer, Logf: t.Logf})
@@ -129,7 +125,7 @@ func TestRealRingTimeout(t *testing.T) {
 	rec := esltest.NewRecorder(&buf,
 		"FreeSWITCH 1.10.12 inbound ESL: originate_timeout counts whole seconds; uuid_kill ends a ringing originate",
 		"format: see README.md (marker line, N raw bytes, one '\\n' separator)",
-		"recorded by adapter/freeswitch TestRealRingTimeout through esltest.Recorder; the endpoint is a sipp UAS that never answers",
+		"recorded by adapter/freeswitch TestRealFreeSWITCH/ring_timeout through esltest.Recorder; the endpoint is a sipp UAS that never answers",
 		"trial 1: originate_timeout=2 sent at .05 s into a second; trial 2: the same at .85 s; trial 3: originate_timeout=10, uuid_kill U NO_ANSWER 300 ms later")
 	pctx, stopProxy := context.WithCancel(ctx)
 	proxy, err := rec.Proxy(pctx, "127.0.0.1:0", fs.ESLAddress, "inbound", true)

@@ -32,11 +32,10 @@ type realFS struct {
 	stop func()
 }
 
-// startRealFS starts FreeSWITCH (fstest.Require: skipped where it is not
-// installed, a failure under CI) and a driver serving h.
-func startRealFS(t *testing.T, route func(h *sippharness.Harness) *sippharness.Harness) (*realFS, *sippharness.Harness) {
+// serveRealFS starts a driver on fs for t, serving the sipp harness it
+// returns; the driver stops at t's end.
+func serveRealFS(t *testing.T, fs *fstest.FreeSWITCH) *sippharness.Harness {
 	t.Helper()
-	fs := fstest.Require(t, fstest.Options{})
 	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
 	sw, err := New(Config{Inbound: fs.ESLAddress, Password: fs.Password, OutboundListen: fs.SocketAddress,
 		RecordDir: fs.RecordingsDir(), CommandTimeout: 5 * time.Second}, log)
@@ -58,9 +57,6 @@ func startRealFS(t *testing.T, route func(h *sippharness.Harness) *sippharness.H
 		Trunk: func(port int) string { return fmt.Sprintf("sofia/%s/{e164}@127.0.0.1:%d", fstest.SIPProfile, port) },
 		Reset: r.reset, Tolerance: RealTolerance, CaseTimeout: 45 * time.Second,
 	})
-	if route != nil {
-		h = route(h)
-	}
 	served := make(chan error, 1)
 	go func() { served <- sw.Serve(ctx, h.Route) }() // ends with stop (Cleanup)
 	t.Cleanup(func() {
@@ -77,7 +73,7 @@ func startRealFS(t *testing.T, route func(h *sippharness.Harness) *sippharness.H
 	case <-time.After(15 * time.Second):
 		t.Fatal("driver not ready")
 	}
-	return r, h
+	return h
 }
 
 // reset hangs up every channel a previous case left behind and waits until
@@ -102,15 +98,27 @@ func (r *realFS) reset(ctx context.Context) error {
 	}
 }
 
-// TestConformanceRealFreeSWITCH runs every switchtest case on a real
-// FreeSWITCH 1.10 started with deploy/freeswitch: sipp callers dial
-// extension 200 (the socket hand-off), sipp UAS answer as the agents
-// (sofia/callflow/agentN@127.0.0.1:PORT) and as the customer trunk.
-func TestConformanceRealFreeSWITCH(t *testing.T) {
+// TestRealFreeSWITCH starts one real FreeSWITCH 1.10 with deploy/freeswitch
+// (fstest.Require: skipped where it is not installed, a failure under CI)
+// and runs on it, in order: the conformance suite, the ring-timeout trial
+// and the hostile-input calls.
+func TestRealFreeSWITCH(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real FreeSWITCH: skipped with -short")
 	}
-	_, h := startRealFS(t, nil)
+	fs := fstest.Require(t, fstest.Options{})
+	t0 := time.Now()
+	t.Run("conformance", func(t *testing.T) { realConformance(t, fs) })
+	t.Run("ring timeout", func(t *testing.T) { realRingTimeout(t, fs) })
+	t.Run("hostile input", func(t *testing.T) { realHostileInput(t, fs) })
+	t.Logf("freeswitch: all real-switch tests took %v", time.Since(t0).Round(time.Millisecond))
+}
+
+// realConformance runs every switchtest case on the real FreeSWITCH: sipp
+// callers dial extension 200 (the socket hand-off), sipp UAS answer as the
+// agents (sofia/callflow/agentN@127.0.0.1:PORT) and as the customer trunk.
+func realConformance(t *testing.T, fs *fstest.FreeSWITCH) {
+	h := serveRealFS(t, fs)
 	t0 := time.Now()
 	switchtest.Run(t, h)
 	t.Logf("freeswitch: whole suite took %v", time.Since(t0).Round(time.Millisecond))
