@@ -8,20 +8,19 @@ import (
 // TestRingTimeWholeSeconds: as FreeSWITCH 1.10.12 (switch_ivr_originate.c
 // compares truncated epoch seconds), an unanswered originate ends at the
 // first second boundary at least originate_timeout seconds on. Measured on
-// the real switch: originate_timeout=2 gave NO_ANSWER after 1.2 s.
+// the real switch (esl/testdata/originate-ring-timeout.txt):
+// originate_timeout=2 sent 0.85 s into a second gave NO_ANSWER after
+// 1.18 s.
 func TestRingTimeWholeSeconds(t *testing.T) {
-	s := &Server{opts: Options{TimeScale: 1}}
 	for _, tc := range []struct {
-		into, timeout, want time.Duration
+		now, timeout, want time.Duration
 	}{
-		{0, 2 * time.Second, 2 * time.Second},
-		{800 * time.Millisecond, 2 * time.Second, 1200 * time.Millisecond},
-		{3300 * time.Millisecond, 3 * time.Second, 2700 * time.Millisecond},
+		{1000 * time.Second, 2 * time.Second, 2 * time.Second},
+		{1000*time.Second + 850*time.Millisecond, 2 * time.Second, 1150 * time.Millisecond},
+		{1000*time.Second + 50*time.Millisecond, 3 * time.Second, 2950 * time.Millisecond},
 	} {
-		s.start = time.Now().Add(-tc.into)
-		got := s.ringTime(tc.timeout)
-		if d := got - tc.want; d > 0 || d < -20*time.Millisecond {
-			t.Errorf("%v into the second, originate_timeout %v: rings %v, want %v", tc.into, tc.timeout, got, tc.want)
+		if got := ringTimeAt(tc.now, tc.timeout); got != tc.want {
+			t.Errorf("started at %v, originate_timeout %v: rings %v, want %v", tc.now, tc.timeout, got, tc.want)
 		}
 	}
 }

@@ -574,11 +574,17 @@ func atoiDefault(s string, def int) int {
 // originate_timeout ends it (simulated time). FreeSWITCH compares whole
 // epoch seconds (elapsed >= originate_timeout, both truncated), so the ring
 // ends at the first second boundary at least timeout seconds on: anywhere
-// in (timeout-1 s, timeout]. The simulated clock counts from the server's
-// start.
+// in (timeout-1 s, timeout]. The simulated epoch is the wall clock at the
+// server's start plus the scaled time since (at TimeScale 1, the wall
+// clock itself, as FreeSWITCH's).
 func (s *Server) ringTime(timeout time.Duration) time.Duration {
-	sim := time.Duration(float64(time.Since(s.start)) / s.opts.TimeScale)
-	return timeout - sim%time.Second
+	sim := time.Duration(s.start.UnixNano()) + time.Duration(float64(time.Since(s.start))/s.opts.TimeScale)
+	return ringTimeAt(sim, timeout)
+}
+
+// ringTimeAt is the ring time of an originate started at epoch time now.
+func ringTimeAt(now, timeout time.Duration) time.Duration {
+	return timeout - now%time.Second
 }
 
 // scaled converts simulated time to real time.
