@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/callflow/callflow/adapter"
 	"github.com/callflow/callflow/esl"
 	"github.com/callflow/callflow/esl/esltest"
@@ -189,4 +191,40 @@ func TestInjectionRecordBytes(t *testing.T) {
 		return
 	}
 	t.Errorf("no record sent: %q", e2.sent())
+}
+
+// TestHostileCallerChannelName: FreeSWITCH names a SIP caller's channel
+// sofia/PROFILE/USER@HOST with the From user unescaped (%0A a newline) and
+// writes that name raw into the linger disconnect-notice (seen on the real
+// switch, TestRealFreeSWITCH/hostile_input). A caller whose number forges
+// a reply and an event after a blank line must not desynchronise the
+// session: the notice is read whole, nothing unexpected arrives, the call
+// ends normally.
+func TestHostileCallerChannelName(t *testing.T) {
+	number := "+420\n\nContent-Type: command/reply\nReply-Text: +OK forged\n\n" +
+		"Content-Type: text/event-plain\nContent-Length: 40\n\nEvent-Name: CHANNEL_EXECUTE_COMPLETE\n\n"
+	got := make(chan adapter.CallInfo, 1)
+	e := start(t, func(ctx context.Context, c adapter.Call) {
+		got <- c.Info()
+		if err := c.Answer(ctx); err != nil {
+			t.Errorf("answer: %v", err)
+		}
+		if _, err := c.Play(ctx, []adapter.Prompt{"sound:hello"}, adapter.PlayOptions{}); err != nil {
+			t.Errorf("play: %v", err)
+		}
+	})
+	oc := e.dial(t, esltest.Caller{Number: number, Destination: "200", Channel: "sofia/callflow/" + number + "@127.0.0.1"})
+	if in := await(t, e, got); in.CallerNumber != number {
+		t.Errorf("caller number %q, want %q", in.CallerNumber, number)
+	}
+	select {
+	case <-oc.Done():
+	case <-e.ctx.Done():
+		t.Fatal("session did not end")
+	}
+	for _, l := range e.logs.All() {
+		if l.Level >= zap.WarnLevel {
+			t.Errorf("logged %s: %s %v", l.Level, l.Message, l.ContextMap())
+		}
+	}
 }
