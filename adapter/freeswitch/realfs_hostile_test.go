@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/callflow/callflow/adapter"
 	"github.com/callflow/callflow/esl"
+	"github.com/callflow/callflow/esl/esltest"
 	"github.com/callflow/callflow/flowvm"
 	fsrun "github.com/callflow/callflow/internal/fstest"
 	"github.com/callflow/callflow/internal/sipptest"
@@ -131,7 +133,10 @@ func realHostileInput(t *testing.T, fs *fsrun.FreeSWITCH) {
 	}
 
 	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
-	sw, err := New(Config{Inbound: fs.ESLAddress, Password: fs.Password, OutboundListen: fs.SocketAddress,
+	// FreeSWITCH's socket sessions reach the driver through a recorder:
+	// the first hostile caller's session is the transcript
+	// esl/testdata/outbound-socket-hostile-caller.txt.
+	sw, err := New(Config{Inbound: fs.ESLAddress, Password: fs.Password, OutboundListen: "127.0.0.1:0",
 		RecordDir: fs.RecordingsDir()}, log)
 	if err != nil {
 		t.Fatal(err)
@@ -162,6 +167,16 @@ func realHostileInput(t *testing.T, fs *fsrun.FreeSWITCH) {
 	case err := <-served:
 		t.Fatal(err)
 	}
+	var transcript strings.Builder
+	rec := esltest.NewRecorder(&transcript,
+		"FreeSWITCH 1.10.12 outbound socket: a SIP caller whose From user carries %0A escapes",
+		"format: see README.md (marker line, N raw bytes, one '\\n' separator)",
+		"recorded by adapter/freeswitch TestRealFreeSWITCH/hostile_input through esltest.Recorder: sipp calls extension 200 with",
+		"From: \"Evil \\\"Quote\\\" \\\\ back {origination_caller_id_number=666} %0A%0Asendmsg 100% Žluťoučký kůň\" <sip:+420%0A%0Aapi%20log%20CRIT%20CALLFLOW-INJECTED-NUMBER@…>",
+		"FreeSWITCH unescapes the user: the connect reply has it URL-encoded, but the linger notice's Channel-Name carries it raw, newlines and all")
+	if _, err := rec.Proxy(sctx, fs.SocketAddress, sw.OutboundAddr(), "outbound", false); err != nil {
+		t.Fatal(err)
+	}
 
 	callers := []sipptest.Caller{
 		{From: "+420%0A%0Aapi%20log%20CRIT%20" + injected + "-NUMBER", FromName: `Evil "Quote" \ back {origination_caller_id_number=666} %0A%0Asendmsg 100% Žluťoučký kůň`},
@@ -175,6 +190,11 @@ func realHostileInput(t *testing.T, fs *fsrun.FreeSWITCH) {
 		c.Events = []sipptest.Step{sipptest.ExpectBye()}
 		res, err := sipptest.RunCaller(ctx, c, fs.SIPPort)
 		defer res.Cleanup()
+		if i == 0 {
+			// The session's socket closes just after the caller's BYE.
+			time.Sleep(500 * time.Millisecond)
+			rec.Stop()
+		}
 		refused := strings.Contains(res.Messages, "SIP/2.0 4") && !strings.Contains(res.Messages, "SIP/2.0 200 OK")
 		switch {
 		case err == nil && res.HungUpBy == "remote":
@@ -203,6 +223,13 @@ func realHostileInput(t *testing.T, fs *fsrun.FreeSWITCH) {
 	}
 	if handled == 0 {
 		t.Errorf("no hostile caller reached the flow")
+	}
+	if *updateTranscripts && !t.Failed() {
+		path := filepath.Join("..", "..", "esl", "testdata", "outbound-socket-hostile-caller.txt")
+		if err := os.WriteFile(path, []byte(transcript.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("wrote %s (%d bytes)", path, transcript.Len())
 	}
 
 	// The agent was dialled only by the clean dial of each handled call.

@@ -26,7 +26,16 @@ type Recorder struct {
 	w     io.Writer
 	start time.Time
 	err   error
+	off   bool // Stop was called: frames are forwarded, not written
 	wg    sync.WaitGroup
+}
+
+// Stop ends the transcript: later frames are still forwarded, not
+// written.
+func (r *Recorder) Stop() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.off = true
 }
 
 // NewRecorder starts a transcript on w with the given comment lines.
@@ -48,7 +57,7 @@ func (r *Recorder) Comment(text string) {
 }
 
 func (r *Recorder) write(b []byte) {
-	if r.err == nil {
+	if r.err == nil && !r.off {
 		_, r.err = r.w.Write(b)
 	}
 }
