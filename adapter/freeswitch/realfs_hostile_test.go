@@ -13,7 +13,9 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/callflow/callflow/adapter"
 	"github.com/callflow/callflow/esl"
@@ -132,7 +134,8 @@ func realHostileInput(t *testing.T, fs *fsrun.FreeSWITCH) {
 		t.Fatalf("flow:\n%s\n%v", src, err)
 	}
 
-	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
+	core, logs := observer.New(zapcore.WarnLevel)
+	log := zap.New(zapcore.NewTee(zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)).Core(), core))
 	// FreeSWITCH's socket sessions reach the driver through a recorder:
 	// the first hostile caller's session is the transcript
 	// esl/testdata/outbound-socket-hostile-caller.txt.
@@ -240,6 +243,12 @@ func realHostileInput(t *testing.T, fs *fsrun.FreeSWITCH) {
 	for _, c := range calls {
 		if c.From != "+420222333444" {
 			t.Errorf("agent saw ANI %q, want +420222333444", c.From)
+		}
+	}
+	// The raw Channel-Name of the linger notices forged no frame.
+	for _, l := range logs.All() {
+		if strings.HasPrefix(l.Message, "esl ") {
+			t.Errorf("driver logged %q %v", l.Message, l.ContextMap())
 		}
 	}
 	// FreeSWITCH is alive, no channel is left, and its log shows no
