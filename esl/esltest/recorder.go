@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -134,8 +135,12 @@ func (r *Recorder) Proxy(ctx context.Context, listen, target, name string, ourSi
 func (r *Recorder) pump(src, dst net.Conn, sent bool, label string) {
 	defer r.wg.Done()
 	br := bufio.NewReader(src)
+	channelName := "" // an outbound session's, from the connect reply
 	for {
-		frame, err := readRawFrame(br)
+		frame, err := readRawFrame(br, channelName)
+		if channelName == "" && !sent {
+			channelName = connectChannelName(frame)
+		}
 		if len(frame) > 0 {
 			r.block(sent, frame)
 			if _, werr := dst.Write(frame); werr != nil {
@@ -159,10 +164,37 @@ func (r *Recorder) pump(src, dst net.Conn, sent bool, label string) {
 	}
 }
 
+// connectChannelName is the decoded Channel-Name of an outbound connect
+// reply (a command/reply with Event-Name), else "".
+func connectChannelName(frame []byte) string {
+	head, _, _ := bytes.Cut(frame, []byte("\n\n"))
+	name, isReply, isData := "", false, false
+	for _, line := range strings.Split(string(head), "\n") {
+		k, v, _ := strings.Cut(line, ": ")
+		switch k {
+		case "Content-Type":
+			isReply = v == "command/reply"
+		case "Event-Name":
+			isData = true
+		case "Channel-Name":
+			if name == "" {
+				name, _ = url.PathUnescape(v)
+			}
+		}
+	}
+	if !isReply || !isData {
+		return ""
+	}
+	return name
+}
+
 // readRawFrame reads one frame's exact bytes: header lines up to a blank
 // line, then the outer Content-Length's body. io.EOF before any byte is a
-// clean end; a partial frame is returned with the error.
-func readRawFrame(br *bufio.Reader) ([]byte, error) {
+// clean end; a partial frame is returned with the error. FreeSWITCH writes
+// an outbound session's channel name raw into its linger notice, line
+// breaks included: a "Channel-Name: " line that starts channelName (when
+// that has line breaks) runs to the end of channelName.
+func readRawFrame(br *bufio.Reader, channelName string) ([]byte, error) {
 	var buf bytes.Buffer
 	length := 0
 	for {
@@ -170,6 +202,16 @@ func readRawFrame(br *bufio.Reader) ([]byte, error) {
 		buf.Write(line)
 		if err != nil {
 			return buf.Bytes(), err
+		}
+		if v, ok := bytes.CutPrefix(line, []byte("Channel-Name: ")); ok && strings.ContainsAny(channelName, "\r\n") &&
+			len(v) <= len(channelName) && strings.HasPrefix(channelName, string(v)) {
+			rest := make([]byte, len(channelName)-len(v)+1)
+			n, err := io.ReadFull(br, rest)
+			buf.Write(rest[:n])
+			if err != nil {
+				return buf.Bytes(), err
+			}
+			continue
 		}
 		if len(bytes.TrimRight(line, "\r\n")) == 0 {
 			break
