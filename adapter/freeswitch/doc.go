@@ -97,9 +97,9 @@
 // adapter.ErrHangup. After a redial, originated channels that uuid_exists
 // no longer finds are marked hung up (cause normal).
 //
-// FreeSWITCH behaviours relied on (the first seven are in the 1.10.12
+// FreeSWITCH behaviours relied on (the first eight are in the 1.10.12
 // transcripts of esl/testdata; the rest are exercised by the conformance
-// suite on a real FreeSWITCH, TestConformanceRealFreeSWITCH):
+// suite on a real FreeSWITCH, TestRealFreeSWITCH):
 //   - replies precede the events they cause; EXECUTE_COMPLETE carries our
 //     Event-UUID as Application-UUID; myevents lacks RECORD_*;
 //   - a bare linger never closes the socket: we send exit;
@@ -109,6 +109,9 @@
 //     application: an application completing after it is reported with
 //     ErrHangup;
 //   - "-ERR CAUSE" bodies of a failed originate, sync or background;
+//   - the linger notice carries the channel name raw, and a SIP caller's
+//     holds its unescaped From user (newlines too): esl reads that header
+//     as the session's known name (outbound-socket-hostile-caller.txt);
 //   - originate_timeout ends the ring at a whole-second boundary, and
 //     "uuid_kill U NO_ANSWER" of a ringing originate makes its job
 //     "-ERR NO_ANSWER" at once (originate-ring-timeout.txt);
