@@ -42,10 +42,8 @@ type Config struct {
 	Reset func(ctx context.Context) error
 	// Tolerance bounds timing comparisons.
 	Tolerance time.Duration
-	// CaseTimeout bounds one case.
+	// CaseTimeout bounds one case (default 45 s).
 	CaseTimeout time.Duration
-	// TempDir, when set, gives each case's Env.TempDir (default t.TempDir).
-	TempDir func(t *testing.T) string
 }
 
 // Harness runs cases on the switch of its Config. One Switch serves the
@@ -173,12 +171,8 @@ func (h *Harness) Run(t *testing.T, c switchtest.Case) *switchtest.Result {
 		}
 		return h.cfg.Agent(i, port)
 	}
-	tempDir := t.TempDir()
-	if h.cfg.TempDir != nil {
-		tempDir = h.cfg.TempDir(t)
-	}
 	env := switchtest.NewEnv(switchtest.EnvConfig{
-		Switch: h.cfg.Switch, Clock: clock.Real{}, Log: h.cfg.Log, TempDir: tempDir,
+		Switch: h.cfg.Switch, Clock: clock.Real{}, Log: h.cfg.Log, TempDir: t.TempDir(),
 		Agent: agentEndpoint, Trunk: h.cfg.Trunk(custPort),
 	})
 	if c.Setup != nil {
