@@ -22,16 +22,6 @@ import (
 // machine.
 const RealTolerance = 500 * time.Millisecond
 
-// realFS is a real FreeSWITCH started with deploy/freeswitch, a driver
-// serving it, and a control connection of the test's own.
-type realFS struct {
-	fs   *fstest.FreeSWITCH
-	sw   *Switch
-	ctl  *esl.Conn
-	log  *zap.Logger
-	stop func()
-}
-
 // serveRealFS starts a driver on fs for t, serving the sipp harness it
 // returns; the driver stops at t's end.
 func serveRealFS(t *testing.T, fs *fstest.FreeSWITCH) *sippharness.Harness {
@@ -48,14 +38,13 @@ func serveRealFS(t *testing.T, fs *fstest.FreeSWITCH) *sippharness.Harness {
 		stop()
 		t.Fatalf("control connection: %v", err)
 	}
-	r := &realFS{fs: fs, sw: sw, ctl: ctl, log: log, stop: stop}
 	h := sippharness.New(sippharness.Config{
 		Name: "freeswitch", Switch: sw, Log: log, SIPPort: fs.SIPPort,
 		Agent: func(i, port int) string {
 			return fmt.Sprintf("sofia/%s/agent%d@127.0.0.1:%d", fstest.SIPProfile, i+1, port)
 		},
 		Trunk: func(port int) string { return fmt.Sprintf("sofia/%s/{e164}@127.0.0.1:%d", fstest.SIPProfile, port) },
-		Reset: r.reset, Tolerance: RealTolerance, CaseTimeout: 45 * time.Second,
+		Reset: hangUpAll(ctl), Tolerance: RealTolerance, CaseTimeout: 45 * time.Second,
 	})
 	served := make(chan error, 1)
 	go func() { served <- sw.Serve(ctx, h.Route) }() // ends with stop (Cleanup)
@@ -76,14 +65,18 @@ func serveRealFS(t *testing.T, fs *fstest.FreeSWITCH) *sippharness.Harness {
 	return h
 }
 
-// reset hangs up every channel a previous case left behind and waits until
-// FreeSWITCH lists none.
-func (r *realFS) reset(ctx context.Context) error {
-	if _, err := r.ctl.API(ctx, esl.API{Cmd: "hupall", Args: "NORMAL_CLEARING"}); err != nil {
+// hangUpAll returns a reset that hangs up every channel a previous case
+// left behind and waits until FreeSWITCH lists none.
+func hangUpAll(ctl *esl.Conn) func(ctx context.Context) error {
+	return func(ctx context.Context) error { return resetChannels(ctx, ctl) }
+}
+
+func resetChannels(ctx context.Context, ctl *esl.Conn) error {
+	if _, err := ctl.API(ctx, esl.API{Cmd: "hupall", Args: "NORMAL_CLEARING"}); err != nil {
 		return err
 	}
 	for {
-		out, err := r.ctl.API(ctx, esl.API{Cmd: "show", Args: "channels count"})
+		out, err := ctl.API(ctx, esl.API{Cmd: "show", Args: "channels count"})
 		if err != nil {
 			return err
 		}
