@@ -13,6 +13,7 @@ command -v shellcheck >/dev/null 2>&1 || need+=(shellcheck)
 command -v sipp >/dev/null 2>&1 || need+=(sip-tester)
 command -v gcc >/dev/null 2>&1 || need+=(gcc)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

@@ -82,6 +82,7 @@ func (s *Service) Handler(o *Observability) (*api.Handler, error) {
 	if err := o.Metrics.Registry().Register(metrics.NewQueueCollector(s.engine)); err != nil {
 		return nil, fmt.Errorf("service: metrics: %w", err)
 	}
+	o.Metrics.InitQueues(s.engine.QueueNames())
 	if _, isAst := s.sw.(*asterisk.Switch); isAst {
 		gauge := metrics.NewSwitchGauge(func() bool { ok, _ := s.Health(); return ok })
 		if err := o.Metrics.Registry().Register(gauge); err != nil {
