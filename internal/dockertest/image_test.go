@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -182,6 +183,7 @@ func checkImageConfig(ctx context.Context, t *testing.T, d *Docker) {
 			Volumes     map[string]struct{}
 			Entrypoint  []string
 			Cmd         []string
+			Env         []string
 			Healthcheck struct{ Test []string }
 		}
 	}
@@ -201,8 +203,8 @@ func checkImageConfig(ctx context.Context, t *testing.T, d *Docker) {
 	if got := strings.Join(c.Entrypoint, " "); got != "/usr/bin/callflow serve" {
 		t.Errorf("entry point %q", got)
 	}
-	if !strings.Contains(strings.Join(c.Healthcheck.Test, " "), "healthz") {
-		t.Errorf("health check %v does not ask /healthz", c.Healthcheck.Test)
+	if !strings.Contains(strings.Join(c.Healthcheck.Test, " "), "$CALLFLOW_HEALTHZ") || !slices.Contains(c.Env, "CALLFLOW_HEALTHZ=http://127.0.0.1:8080/healthz") {
+		t.Errorf("health check %v (env %v) does not ask /healthz", c.Healthcheck.Test, c.Env)
 	}
 }
 
