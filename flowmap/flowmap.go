@@ -55,16 +55,20 @@ type Node struct {
 	H     int    `json:"h"`
 }
 
-// Edge is a wired exit; Key ("flow/id/exit") names it in Counts. Path is
-// an SVG path; LX, LY place its label.
+// Edge is an arrow for the wired exits of one notation that lead to the
+// same notation: Exits are their names and Keys ("flow/id/exit") name them
+// in Counts; Key and Exit are the first. Path is an SVG path; LX, LY place
+// its label.
 type Edge struct {
-	Key  string `json:"key"`
-	From string `json:"from"`
-	To   string `json:"to"`
-	Exit string `json:"exit"`
-	Path string `json:"path"`
-	LX   int    `json:"lx"`
-	LY   int    `json:"ly"`
+	Key   string   `json:"key"`
+	From  string   `json:"from"`
+	To    string   `json:"to"`
+	Exit  string   `json:"exit"`
+	Exits []string `json:"exits"`
+	Keys  []string `json:"keys"`
+	Path  string   `json:"path"`
+	LX    int      `json:"lx"`
+	LY    int      `json:"ly"`
 }
 
 // Counts are the live numbers: calls at each notation (by node key) and

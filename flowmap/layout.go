@@ -72,26 +72,44 @@ func layout(flow string, ns []flowvm.Notation, idx []int) Diagram {
 	}
 	d.Height = 2*margin + len(rows)*(nodeH+rowGap) - rowGap
 	right := d.Width - margin/2
+	// Exits of one notation to the same target share one arrow.
 	for _, i := range idx {
 		from := pos[i]
+		byTarget := map[int]int{} // target → index in d.Edges
 		for _, e := range ns[i].Exits {
 			if e.Target < 0 || ns[e.Target].Flow != flow {
 				continue
 			}
+			key := from.Key + "/" + e.Name
+			if k, ok := byTarget[e.Target]; ok {
+				d.Edges[k].Exits = append(d.Edges[k].Exits, e.Name)
+				d.Edges[k].Keys = append(d.Edges[k].Keys, key)
+				continue
+			}
 			to := pos[e.Target]
-			ed := Edge{Key: from.Key + "/" + e.Name, From: from.Key, To: to.Key, Exit: e.Name}
-			if to.Y > from.Y {
+			ed := Edge{Key: key, From: from.Key, To: to.Key, Exit: e.Name, Exits: []string{e.Name}, Keys: []string{key}}
+			switch {
+			case to.Y > from.Y:
 				x1, y1 := from.X+from.W/2, from.Y+from.H
 				x2, y2 := to.X+to.W/2, to.Y
 				my := (y1 + y2) / 2
 				ed.Path = fmt.Sprintf("M%d %d C%d %d %d %d %d %d", x1, y1, x1, my, x2, my, x2, y2)
-				ed.LX, ed.LY = (x1+x2)/2, my
-			} else {
+				ed.LX, ed.LY = (x1+3*x2)/4, my+4
+			case to.Y == from.Y && to.X != from.X:
+				y := from.Y + from.H/2
+				x1, x2 := from.X+from.W, to.X
+				if to.X < from.X {
+					x1, x2 = from.X, to.X+to.W
+				}
+				ed.Path = fmt.Sprintf("M%d %d L%d %d", x1, y, x2, y)
+				ed.LX, ed.LY = (x1+x2)/2, y-6
+			default: // up to an earlier row, or to itself
 				x1, y1 := from.X+from.W, from.Y+from.H/2
 				x2, y2 := to.X+to.W, to.Y+to.H/2
 				ed.Path = fmt.Sprintf("M%d %d C%d %d %d %d %d %d", x1, y1, right, y1, right, y2, x2, y2)
 				ed.LX, ed.LY = right-30, (y1+y2)/2
 			}
+			byTarget[e.Target] = len(d.Edges)
 			d.Edges = append(d.Edges, ed)
 		}
 	}
