@@ -63,8 +63,8 @@ audio_source ausine,440
 audio_player aubridge,softphone
 audio_alert aubridge,softphone
 rtp_ports 30000-30100
-net_interface lo
-`, baresipAddr, sip, ctrl)
+net_interface %s
+`, baresipAddr, sip, ctrl, baresipAddr)
 	account := fmt.Sprintf("<sip:softphone@127.0.0.1:%d;transport=udp>;auth_pass=%s;regint=600;audio_codecs=PCMA,PCMU\n", sipPort, password)
 	for name, text := range map[string]string{"config": config, "accounts": account, "contacts": "", "current_contact": ""} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o600); err != nil {
@@ -172,7 +172,23 @@ func TestSoftphoneCallsIVROffer(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	sp := startSoftphone(t, r.Ast.SIPPort, r.Ast.SoftphonePassword)
-	sp.waitEvent(ctx, "REGISTER_OK")
+	// baresip registers as soon as it starts, before the control
+	// connection can see REGISTER_OK: ask Asterisk for the contact.
+	var contacts string
+	for {
+		out, err := r.Ast.CLI(ctx, "pjsip show contacts")
+		if err == nil {
+			contacts = out
+		}
+		if err == nil && strings.Contains(out, "softphone/sip:") && strings.Contains(out, "@"+baresipAddr) {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("softphone not registered: %v\n%s", err, contacts)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Logf("registered:\n%s", contacts)
 
 	sp.command("dial", fmt.Sprintf("sip:%s@127.0.0.1:%d", e2etest.ExtIVROffer, r.Ast.SIPPort))
 	sp.waitEvent(ctx, "CALL_ESTABLISHED")
