@@ -53,13 +53,12 @@ sip_listen %s:%d
 sip_trans_def udp
 module_path /usr/lib/baresip/modules
 module g711.so
-module ausine.so
 module aubridge.so
 module account.so
 module menu.so
 module ctrl_tcp.so
 ctrl_tcp_listen 127.0.0.1:%d
-audio_source ausine,440
+audio_source aubridge,softphone
 audio_player aubridge,softphone
 audio_alert aubridge,softphone
 rtp_ports 30000-30100
