@@ -141,6 +141,9 @@ func TestAuth(t *testing.T) {
 			name string
 			tok  string
 		}{{"missing", ""}, {"wrong", "nope"}, {"prefix of the right one", token[:4]}, {"right", token}} {
+			if rt.path == "/v1/wallboard/stream" && tc.tok == token {
+				continue // an open stream never ends: TestWallboardStream
+			}
 			t.Run(rt.method+" "+rt.path+" "+tc.name, func(t *testing.T) {
 				r := f.do(t, rt.method, path, tc.tok, "application/json", "{}")
 				want401 := !rt.public && tc.tok != token

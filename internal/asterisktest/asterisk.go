@@ -75,6 +75,10 @@ type Asterisk struct {
 	Root, RunDir string
 	PID          int
 
+	// SoftphonePassword is the password of the softphone account
+	// (deploy/asterisk/pjsip.conf; not for production).
+	SoftphonePassword string
+
 	// InstallTime and StartTime measure install.sh and start.sh.
 	InstallTime, StartTime time.Duration
 
@@ -162,6 +166,10 @@ func Start(ctx context.Context, opt Options) (*Asterisk, error) {
 		return nil, fmt.Errorf("asterisktest: ari password: %w", err)
 	}
 	a.Pass = hex.EncodeToString(secret)
+	if _, err := rand.Read(secret); err != nil {
+		return nil, fmt.Errorf("asterisktest: softphone password: %w", err)
+	}
+	a.SoftphonePassword = hex.EncodeToString(secret)
 
 	env := os.Environ()
 	for k, v := range a.Vars() {
@@ -203,6 +211,7 @@ func (a *Asterisk) Vars() map[string]string {
 		"RTP_START":     "10000",
 		"RTP_END":       "20000",
 	}
+	v["SOFTPHONE_PASSWORD"] = a.SoftphonePassword
 	for i, p := range a.AgentPorts {
 		v[fmt.Sprintf("AGENT%d_PORT", i+1)] = strconv.Itoa(p)
 	}

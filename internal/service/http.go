@@ -15,6 +15,7 @@ import (
 	"github.com/callflow/callflow/api"
 	"github.com/callflow/callflow/ari"
 	"github.com/callflow/callflow/config"
+	"github.com/callflow/callflow/flowmap"
 	"github.com/callflow/callflow/metrics"
 	"github.com/callflow/callflow/trace"
 )
@@ -27,6 +28,7 @@ type Observability struct {
 	log     *zap.Logger
 	events  atomic.Pointer[metrics.EventLog]
 	early   atomic.Int64 // lifecycle events seen before the event log was attached
+	board   atomic.Pointer[flowmap.Board]
 	sink    trace.Sink
 }
 
@@ -37,7 +39,7 @@ func NewObservability(extra trace.Sink, log *zap.Logger) *Observability {
 		log = zap.NewNop()
 	}
 	o := &Observability{Metrics: metrics.New(metrics.Options{Runtime: true, Log: log}), log: log}
-	o.sink = metrics.Tee(extra, o.Metrics, trace.Sink(eventLogSink{o}))
+	o.sink = metrics.Tee(extra, o.Metrics, trace.Sink(eventLogSink{o}), trace.Sink(boardSink{o}))
 	return o
 }
 
@@ -55,6 +57,15 @@ func (s eventLogSink) Emit(ev trace.Event) {
 	if ev.Source == trace.Queue || ev.Source == trace.Callback {
 		s.o.early.Add(1)
 		s.o.log.Warn("trace event before the event log was attached; not logged", zap.String("kind", ev.Kind))
+	}
+}
+
+// boardSink forwards to the wallboard's flow view once it is attached.
+type boardSink struct{ o *Observability }
+
+func (s boardSink) Emit(ev trace.Event) {
+	if b := s.o.board.Load(); b != nil {
+		b.Emit(ev)
 	}
 }
 
@@ -90,6 +101,7 @@ func (s *Service) Handler(o *Observability) (*api.Handler, error) {
 	if err := o.Metrics.Registry().Register(metrics.NewQueueCollector(s.engine)); err != nil {
 		return nil, fmt.Errorf("service: metrics: %w", err)
 	}
+	o.Metrics.InitQueues(s.engine.QueueNames())
 	_, isAst := s.sw.(*asterisk.Switch)
 	_, isFS := s.sw.(*freeswitch.Switch)
 	if isAst || isFS {
@@ -101,9 +113,12 @@ func (s *Service) Handler(o *Observability) (*api.Handler, error) {
 	if !o.events.CompareAndSwap(nil, metrics.NewEventLog(s.store, s.log)) {
 		return nil, errors.New("service: observability already attached")
 	}
+	board := flowmap.New(s.flows, nil)
+	o.board.Store(board)
+	s.board.Store(board)
 	return api.New(api.Options{
 		Engine: s.engine, Store: s.store, Media: s.media, Token: s.cfg.API.Token,
-		Health: s.Health, Metrics: o.Metrics.Handler(), Log: s.log.Named("api"),
+		Health: s.Health, Metrics: o.Metrics.Handler(), Flows: board, Log: s.log.Named("api"),
 	})
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/callflow/callflow/ari"
 	"github.com/callflow/callflow/clock"
 	"github.com/callflow/callflow/config"
+	"github.com/callflow/callflow/flowmap"
 	"github.com/callflow/callflow/flowvm"
 	"github.com/callflow/callflow/media"
 	"github.com/callflow/callflow/queue"
@@ -52,6 +53,8 @@ type Service struct {
 	mu       sync.Mutex
 	running  bool        // Run may be called once
 	draining atomic.Bool // set when Run's context ends: no new calls
+
+	board atomic.Pointer[flowmap.Board] // the wallboard's flow view, once Handler ran
 }
 
 // New loads the flows, opens the store and media store and builds the
@@ -239,6 +242,9 @@ func (s *Service) handle(ctx context.Context, c adapter.Call, rt flowvm.Runtime)
 		return
 	}
 	log.Info("call started", zap.String("from", info.CallerNumber), zap.String("dialed", info.Dialed))
+	if b := s.board.Load(); b != nil {
+		defer b.End(c.ID()) // the wallboard's flow view
+	}
 	rt.Log = log
 	if err := prog.Run(ctx, c, rt); err != nil {
 		log.Warn("flow ended with an error", zap.Error(err))
