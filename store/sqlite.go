@@ -55,6 +55,18 @@ type SQLite struct {
 	// over so Close cannot strand a request the committer will never read.
 	mu     sync.RWMutex
 	closed bool
+
+	// Line rows (line.go) queued for the committer. lmu guards the
+	// fields below; lineKick wakes the committer; lineWake is closed
+	// (and replaced) after every write of queued rows.
+	lmu         sync.Mutex
+	lineOps     []lineOp
+	lineQueued  uint64 // changes queued since open
+	lineWritten uint64 // changes written (or failed) since open
+	lineErr     error
+	lineClosed  bool
+	lineKick    chan struct{}
+	lineWake    chan struct{}
 }
 
 var (
@@ -126,6 +138,9 @@ func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
 		regs: make(chan *regReq, maxBatch),
 		quit: make(chan struct{}),
 		done: make(chan struct{}),
+
+		lineKick: make(chan struct{}, 1),
+		lineWake: make(chan struct{}),
 	}
 	go s.committer() // ends when Close closes s.quit
 	return s, nil
@@ -171,13 +186,16 @@ func (s *SQLite) Register(ctx context.Context, cb Callback, dedupe bool) (Callba
 	return res.cb, res.out, res.err
 }
 
-// committer writes registrations in batches until Close.
+// committer writes registrations and line rows in batches until Close.
 func (s *SQLite) committer() {
 	defer close(s.done)
 	for {
 		var first *regReq
 		select {
 		case first = <-s.regs:
+		case <-s.lineKick:
+			s.commitBatch(nil)
+			continue
 		case <-s.quit:
 			// Drain what was accepted before Close.
 			for {
@@ -185,6 +203,10 @@ func (s *SQLite) committer() {
 				case r := <-s.regs:
 					s.commitBatch([]*regReq{r})
 				default:
+					s.lmu.Lock()
+					s.lineClosed = true
+					s.lmu.Unlock()
+					s.commitBatch(nil)
 					return
 				}
 			}
@@ -203,9 +225,11 @@ func (s *SQLite) committer() {
 	}
 }
 
-// commitBatch writes a batch in one transaction; if that fails it retries
-// each request alone so one bad request cannot fail the others.
+// commitBatch writes a batch of registrations and the queued line rows in
+// one transaction; if that fails it writes the rows alone and retries each
+// request alone, so one bad request cannot fail the others.
 func (s *SQLite) commitBatch(batch []*regReq) {
+	ops, gen := s.takeLine()
 	live := batch[:0:0]
 	for _, r := range batch {
 		if err := r.ctx.Err(); err != nil {
@@ -215,21 +239,32 @@ func (s *SQLite) commitBatch(batch []*regReq) {
 		live = append(live, r)
 	}
 	if len(live) == 0 {
+		var err error
+		if len(ops) > 0 {
+			err = s.lineTx(ops)
+		}
+		s.lineDone(gen, err)
 		return
 	}
-	results, err := s.registerTx(live)
+	results, err := s.registerTx(live, ops)
 	if err == nil {
+		s.lineDone(gen, nil)
 		for i, r := range live {
 			r.reply <- results[i]
 		}
 		return
+	}
+	if len(ops) > 0 {
+		s.lineDone(gen, s.lineTx(ops))
+	} else {
+		s.lineDone(gen, nil)
 	}
 	if len(live) == 1 {
 		live[0].reply <- regRes{err: err}
 		return
 	}
 	for _, r := range live {
-		res, err := s.registerTx([]*regReq{r})
+		res, err := s.registerTx([]*regReq{r}, nil)
 		if err != nil {
 			r.reply <- regRes{err: err}
 			continue
@@ -238,7 +273,10 @@ func (s *SQLite) commitBatch(batch []*regReq) {
 	}
 }
 
-func (s *SQLite) registerTx(reqs []*regReq) (_ []regRes, err error) {
+// registerTx writes line rows (in order, first) and registrations in one
+// transaction. A registered callback replaces its caller's line row: the
+// place now lives in the callbacks table.
+func (s *SQLite) registerTx(reqs []*regReq, ops []lineOp) (_ []regRes, err error) {
 	ctx := context.Background() // the batch must not be cut short by one caller
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -249,6 +287,9 @@ func (s *SQLite) registerTx(reqs []*regReq) (_ []regRes, err error) {
 			_ = tx.Rollback()
 		}
 	}()
+	if err = writeLine(ctx, tx, ops); err != nil {
+		return nil, err
+	}
 	out := make([]regRes, len(reqs))
 	for i, r := range reqs {
 		if r.dedupe {
@@ -264,6 +305,11 @@ func (s *SQLite) registerTx(reqs []*regReq) (_ []regRes, err error) {
 		cb, ierr := insert(ctx, tx, r.cb)
 		if ierr != nil {
 			return nil, ierr
+		}
+		if cb.CallerCallID != "" {
+			if _, err = tx.ExecContext(ctx, `DELETE FROM line_entries WHERE call_id = ?`, cb.CallerCallID); err != nil {
+				return nil, fmt.Errorf("store: register: drop line row: %w", err)
+			}
 		}
 		out[i] = regRes{cb: cb, out: Inserted}
 	}
