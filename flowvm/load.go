@@ -22,6 +22,10 @@ type flowSrc struct {
 	root     bool // entry flow or one named to Load/LoadFiles
 	start    string
 	startPos Pos
+	// resume is the notation a restarted process runs the flow from for a
+	// caller who was in it (default: start).
+	resume    string
+	resumePos Pos
 	namePos  Pos
 	vars     []varDecl
 	nodes    []*nnode
@@ -195,6 +199,13 @@ func (l *loader) parse(f *flowSrc, data []byte) {
 				continue
 			}
 			f.start, f.startPos = s, posOf(f.file, kv.Value)
+		case "resume":
+			s, ok, _ := scalar(kv.Value)
+			if !ok || s == "" {
+				l.errs.add(posOf(f.file, kv.Value), "resume: want a notation id")
+				continue
+			}
+			f.resume, f.resumePos = s, posOf(f.file, kv.Value)
 		case "in_queue":
 			b, ok := unwrap(kv.Value).(*ast.BoolNode)
 			if !ok {
@@ -225,7 +236,7 @@ func (l *loader) parse(f *flowSrc, data []byte) {
 		case "notations":
 			notations = kv.Value
 		default:
-			l.errs.add(kp, "unknown key %q (want flow, start, in_queue, description, vars, notations)", k)
+			l.errs.add(kp, "unknown key %q (want flow, start, resume, in_queue, description, vars, notations)", k)
 		}
 	}
 	if f.start == "" {
