@@ -26,12 +26,12 @@ type flowSrc struct {
 	// caller who was in it (default: start).
 	resume    string
 	resumePos Pos
-	namePos  Pos
-	vars     []varDecl
-	nodes    []*nnode
-	byID     map[string]*nnode
-	parsed   bool
-	index    int // in Program.flows
+	namePos   Pos
+	vars      []varDecl
+	nodes     []*nnode
+	byID      map[string]*nnode
+	parsed    bool
+	index     int // in Program.flows
 }
 
 type varDecl struct {
