@@ -121,7 +121,7 @@ func (e *Engine) planLocked(q *queueState, now time.Time, later func(time.Time))
 // headEligible is the first entry a free agent may take.
 func (q *queueState) headEligible(now time.Time) *entry {
 	for _, en := range q.line {
-		if en.reconciling {
+		if en.reconciling || en.adopting {
 			return nil
 		}
 		if en.busy {

@@ -39,6 +39,7 @@ func (e *Engine) StartCallback(ctx context.Context, call adapter.Call, queue str
 		en = &entry{q: q, kind: kindReserved, joined: e.clk.Now(), seq: e.nextSeq(), call: call, number: call.Info().CallerNumber}
 		q.insert(en)
 		e.byCall[callID] = en
+		e.saveLocked(en)
 		pos := q.index(en) + 1
 		e.mu.Unlock()
 		e.emitQ(callID, "reserved", "in the IVR", map[string]string{"queue": q.cfg.Name, "position": strconv.Itoa(pos)})
@@ -58,6 +59,7 @@ func (e *Engine) StartCallback(ctx context.Context, call adapter.Call, queue str
 		}
 		en.kind = kindReserved
 	}
+	e.saveLocked(en)
 	w := en.w
 	pos := q.index(en) + 1
 	e.mu.Unlock()
@@ -85,6 +87,7 @@ func (e *Engine) DeclineCallback(ctx context.Context, call adapter.Call) error {
 	} else {
 		en.kind = kindLive
 	}
+	e.saveLocked(en)
 	pos := q.index(en) + 1
 	e.mu.Unlock()
 	e.emitQ(callID, "declined", "", map[string]string{"queue": q.cfg.Name, "position": strconv.Itoa(pos)})
@@ -215,6 +218,7 @@ func (e *Engine) Release(ctx context.Context, call adapter.Call) bool {
 	pos := q.index(en) + 1
 	q.remove(en)
 	delete(e.byCall, callID)
+	e.dropLine(callID)
 	kind := en.kind
 	w := en.w
 	if w != nil {
