@@ -112,13 +112,28 @@ func (s *SQLite) queueLine(op lineOp) {
 	}
 }
 
-// takeLine returns the queued row changes and their generation.
+// takeLine returns the queued row changes and their generation. Every
+// change replaces the whole row (or removes it), so only the last change
+// of each call is kept.
 func (s *SQLite) takeLine() ([]lineOp, uint64) {
 	s.lmu.Lock()
-	defer s.lmu.Unlock()
-	ops := s.lineOps
+	ops, gen := s.lineOps, s.lineQueued
 	s.lineOps = nil
-	return ops, s.lineQueued
+	s.lmu.Unlock()
+	if len(ops) < 2 {
+		return ops, gen
+	}
+	last := make(map[string]int, len(ops))
+	for i, op := range ops {
+		last[op.e.CallID] = i
+	}
+	out := ops[:0]
+	for i, op := range ops {
+		if last[op.e.CallID] == i {
+			out = append(out, op)
+		}
+	}
+	return out, gen
 }
 
 // lineDone records that every change up to gen is written (err: the
