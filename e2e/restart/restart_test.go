@@ -169,12 +169,15 @@ func runScenario(t *testing.T, name string, stop func(*testing.T, *e2etest.Rig))
 	t.Logf("new process healthy %v after start", time.Since(restartAt).Round(time.Millisecond))
 
 	// The restart gap: from the new process's start to the first caller
-	// hearing a prompt of their flow again.
+	// hearing their flow again. A waiting caller's return to the queue
+	// ("joined … returned to its place") is followed at once by the
+	// holding bridge's music and the in-queue flow's first prompt; the
+	// trace writes a play notation only once its prompts have ended, so
+	// the first one gives an upper bound.
+	back := r.Event(30*time.Second, e2etest.Match{Source: "queue", Kind: "joined", Text: "returned to its place", After: e2etest.After(beforeRestart)})
 	prompt := r.Event(30*time.Second, e2etest.Match{Source: "flow", Kind: "play", After: e2etest.After(beforeRestart)})
-	gap := prompt.At.Sub(restartAt)
-	if gap < 0 {
-		gap = 0 // trace times are whole milliseconds
-	}
+	gap := max(back.At.Sub(restartAt), 0) // trace times are whole milliseconds
+	playGap := max(prompt.At.Sub(restartAt), 0)
 
 	// Every entry of the old line is offered an agent, in the old order.
 	var want []string
@@ -268,9 +271,9 @@ func runScenario(t *testing.T, name string, stop func(*testing.T, *e2etest.Rig))
 			stranded++
 		}
 	}
-	t.Logf("RESTART %s (asterisk): re-adopted=%d stranded=%d dropped=%d callbacks lost=%d doubled=%d order violations=%d conversations completed=%d restart gap=%.3fs (first prompt %s on %s)",
+	t.Logf("RESTART %s (asterisk): re-adopted=%d stranded=%d dropped=%d callbacks lost=%d doubled=%d order violations=%d conversations completed=%d restart gap=%.3fs (caller %s back in the queue; first prompt finished after %.3fs)",
 		name, int(adoptions["waiting"]+adoptions["declined"]+adoptions["conversation"]+adoptions["ivr"]), stranded, dropped, lost, doubled,
-		violations, len(ends), gap.Seconds(), prompt.Text, prompt.Call)
+		violations, len(ends), gap.Seconds(), back.Call, playGap.Seconds())
 }
 
 func countKind(q e2etest.Queue, kind string) int {
