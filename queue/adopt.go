@@ -82,6 +82,7 @@ func (e *Engine) Adopt(ctx context.Context, line store.Line, alive []string) (Ad
 		var bad []store.LineRefusal
 		var err error
 		if rows, bad, err = line.ListLine(ctx); err != nil {
+			e.EndAdoption()
 			return plan, err
 		}
 		for _, b := range bad {
@@ -167,8 +168,19 @@ func (e *Engine) Adopt(ctx context.Context, line store.Line, alive []string) (Ad
 	}
 	e.log.Info("calls re-adopted", zap.Int("flows_restarted", len(plan.Run)), zap.Int("conversations", plan.Conversations),
 		zap.Int("closed", plan.Closed), zap.Int("refused", plan.Refused))
-	e.kick()
+	e.EndAdoption()
 	return plan, nil
+}
+
+// EndAdoption lets the dispatcher start. An engine with a durable line
+// (Deps.Line) dispatches nothing until Adopt or EndAdoption has run; call
+// EndAdoption when the calls cannot be adopted (the switch could not list
+// them), so the line does not stand still.
+func (e *Engine) EndAdoption() {
+	e.mu.Lock()
+	e.adoptHold = false
+	e.mu.Unlock()
+	e.kick()
 }
 
 // refuse logs and drops a line row that cannot be adopted.

@@ -30,6 +30,7 @@ func (s *Service) adopt(ctx context.Context, rt flowvm.Runtime) {
 		infos, err := ad.Survivors(actx)
 		if err != nil {
 			s.log.Error("re-adoption: cannot list the switch's calls; calls left by the previous process are not taken back", zap.Error(err))
+			s.engine.EndAdoption()
 			return
 		}
 		for _, in := range infos {
