@@ -80,11 +80,11 @@ type Engine struct {
 	// (or EndAdoption) ran, so no callback or newcomer is offered an agent
 	// before the callers who stood ahead of it are back in the line.
 	adoptHold bool
-	seq          int64
-	epoch        string // this start's token in leg ids (legID)
-	legSeq       int64  // legs dialled since Start (legID)
-	wakeAt       time.Time
-	wakeOff      func() bool
+	seq       int64
+	epoch     string // this start's token in leg ids (legID)
+	legSeq    int64  // legs dialled since Start (legID)
+	wakeAt    time.Time
+	wakeOff   func() bool
 }
 
 var _ flowvm.Queues = (*Engine)(nil)
