@@ -172,13 +172,24 @@ func (e *Engine) Adopt(ctx context.Context, line store.Line, alive []string) (Ad
 	return plan, nil
 }
 
+// Drain stops dispatching for good: no agent is offered a caller or a
+// callback any more, while the work already started (a ringing agent, a
+// conversation, a callback being dialled) goes on. A process that drains
+// before it exits calls it, so the next process finds each caller either
+// waiting or already talking, never in between.
+func (e *Engine) Drain() {
+	e.mu.Lock()
+	e.dispatchHold, e.draining = true, true
+	e.mu.Unlock()
+}
+
 // EndAdoption lets the dispatcher start. An engine with a durable line
 // (Deps.Line) dispatches nothing until Adopt or EndAdoption has run; call
 // EndAdoption when the calls cannot be adopted (the switch could not list
 // them), so the line does not stand still.
 func (e *Engine) EndAdoption() {
 	e.mu.Lock()
-	e.adoptHold = false
+	e.dispatchHold = e.draining
 	e.mu.Unlock()
 	e.kick()
 }

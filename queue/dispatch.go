@@ -18,7 +18,7 @@ import (
 // entry eligible calls kick.
 func (e *Engine) kick() {
 	e.mu.Lock()
-	if e.ctx == nil || e.ctx.Err() != nil || e.adoptHold {
+	if e.ctx == nil || e.ctx.Err() != nil || e.dispatchHold {
 		e.mu.Unlock()
 		return
 	}

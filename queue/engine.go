@@ -76,15 +76,17 @@ type Engine struct {
 	// pendingAdopt: entries rebuilt by Adopt whose call has not been
 	// bound again yet (Rebind), by call id.
 	pendingAdopt map[string]*entry
-	// adoptHold: with a durable line, nothing is dispatched until Adopt
-	// (or EndAdoption) ran, so no callback or newcomer is offered an agent
-	// before the callers who stood ahead of it are back in the line.
-	adoptHold bool
-	seq       int64
-	epoch     string // this start's token in leg ids (legID)
-	legSeq    int64  // legs dialled since Start (legID)
-	wakeAt    time.Time
-	wakeOff   func() bool
+	// dispatchHold: nothing new is dispatched. With a durable line it is
+	// set until Adopt (or EndAdoption) ran, so no callback or newcomer is
+	// offered an agent before the callers who stood ahead of it are back
+	// in the line; Drain sets it for good.
+	dispatchHold bool
+	draining     bool // Drain was called
+	seq          int64
+	epoch        string // this start's token in leg ids (legID)
+	legSeq       int64  // legs dialled since Start (legID)
+	wakeAt       time.Time
+	wakeOff      func() bool
 }
 
 var _ flowvm.Queues = (*Engine)(nil)
@@ -195,7 +197,7 @@ func New(cfg Config, deps Deps) (*Engine, error) {
 		agents:       map[string]*agent{},
 		byCall:       map[string]*entry{},
 		pendingAdopt: map[string]*entry{},
-		adoptHold:    deps.Line != nil,
+		dispatchHold: deps.Line != nil,
 	}
 	now := e.clk.Now()
 	for _, qc := range cfg.Queues {

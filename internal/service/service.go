@@ -234,7 +234,8 @@ func (s *Service) Run(ctx context.Context) error {
 	case <-ctx.Done():
 	}
 	s.draining.Store(true)
-	s.log.Info("draining: no new calls; calls in progress stay up", zap.NamedError("cause", context.Cause(ctx)))
+	s.engine.Drain()
+	s.log.Info("draining: no new calls, no new agent offers; calls in progress stay up", zap.NamedError("cause", context.Cause(ctx)))
 	return nil
 }
 
