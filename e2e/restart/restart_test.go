@@ -27,13 +27,13 @@ const (
 	extIVRReserve = "304" // reserves a callback in the IVR
 )
 
-// Scaled-down population of issue 11 (20 waiting, 3 IVR, 2 reserved, 3
-// callbacks, 2 conversations): every category, fewer waiting callers, so
-// one restart scenario takes about a minute and a half on a shared 2-core
-// machine.
+// The population of issue 11 (20 waiting, 3 IVR, 2 reserved, 3 callbacks,
+// 2 conversations) with 12 waiting callers instead of 20: every category,
+// and one restart scenario takes about a minute and a half on a shared
+// 2-core machine (the callers stay on the line for callerLife).
 const (
-	nEarly     = 3 // waiting callers on music at the restart
-	nLate      = 3 // waiting callers still in the in-queue flow's prompts
+	nEarly     = 6 // waiting callers on music at the restart
+	nLate      = 6 // waiting callers still in the in-queue flow's prompts
 	nIVR       = 3
 	nCallbacks = 3
 	nConv      = 2
@@ -42,7 +42,7 @@ const (
 const (
 	// callerLife is how long after its answer every caller (but the
 	// conversations) stays on the line before hanging up itself.
-	callerLife = 80 * time.Second
+	callerLife = 85 * time.Second
 	// convLife: the conversations' callers hang up after this, once the
 	// restarted process has taken the conversation back.
 	convLife = 28 * time.Second
