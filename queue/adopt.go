@@ -230,6 +230,7 @@ func (e *Engine) adoptTimeout(callID string, en *entry) {
 	e.mu.Lock()
 	was := en.adopting
 	en.adopting = false
+	en.touch()
 	unbound := e.pendingAdopt[callID] == en
 	pos := 0
 	if unbound {

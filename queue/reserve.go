@@ -52,12 +52,14 @@ func (e *Engine) StartCallback(ctx context.Context, call adapter.Call, queue str
 		return nil
 	case kindHeld:
 		en.kind = kindReserved
+		en.touch()
 	case kindLive:
 		if en.w.over {
 			e.mu.Unlock()
 			return fmt.Errorf("queue %s: start callback: %w", q.cfg.Name, flowvm.ErrAgentConnected)
 		}
 		en.kind = kindReserved
+		en.touch()
 	}
 	e.saveLocked(en)
 	w := en.w
@@ -84,8 +86,10 @@ func (e *Engine) DeclineCallback(ctx context.Context, call adapter.Call) error {
 	q, w := en.q, en.w
 	if w == nil {
 		en.kind = kindHeld
+		en.touch()
 	} else {
 		en.kind = kindLive
+		en.touch()
 	}
 	e.saveLocked(en)
 	pos := q.index(en) + 1
@@ -101,6 +105,7 @@ func (e *Engine) DeclineCallback(ctx context.Context, call adapter.Call) error {
 	timedOut := w.timedOut && !w.over
 	if timedOut {
 		w.over = true
+		en.touch()
 	}
 	e.mu.Unlock()
 	if timedOut {
@@ -223,6 +228,7 @@ func (e *Engine) Release(ctx context.Context, call adapter.Call) bool {
 	w := en.w
 	if w != nil {
 		w.released, w.over = true, true
+		en.touch()
 	}
 	e.mu.Unlock()
 	if kind == kindHeld {

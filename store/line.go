@@ -180,7 +180,7 @@ func (s *SQLite) FlushLine(ctx context.Context) error {
 }
 
 // writeLine applies row changes in order inside tx.
-func writeLine(ctx context.Context, tx *sql.Tx, ops []lineOp) error {
+func writeLine(ctx context.Context, tx *tx, ops []lineOp) error {
 	for _, op := range ops {
 		e := op.e
 		if op.del {

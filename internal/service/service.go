@@ -67,7 +67,7 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (_ *Service, err 
 	if s.flows, err = LoadFlows(cfg); err != nil {
 		return nil, err
 	}
-	if s.store, err = store.OpenSQLite(ctx, cfg.Store.Path); err != nil {
+	if s.store, err = openStore(ctx, cfg.Store); err != nil {
 		return nil, err
 	}
 	defer func() {
@@ -98,7 +98,7 @@ func newSwitch(cfg *config.Config, m *media.Store, log *zap.Logger) (adapter.Swi
 		a := cfg.Switch.Asterisk
 		return asterisk.New(asterisk.Config{
 			ARI:   ari.Config{BaseURL: a.URL, User: a.Username, Pass: a.Password, App: a.App},
-			Media: m,
+			Media: m, RecordingsDir: a.RecordingsDir,
 		}, log)
 	case config.FreeSWITCH:
 		f := cfg.Switch.FreeSWITCH
@@ -261,4 +261,13 @@ func (s *Service) handle(ctx context.Context, c adapter.Call, rt flowvm.Runtime)
 // event log (Observability.Close) has flushed into the store.
 func (s *Service) Close() error {
 	return s.store.Close()
+}
+
+// openStore opens the configured backend: PostgreSQL when a DSN is set,
+// SQLite otherwise.
+func openStore(ctx context.Context, c config.StoreConfig) (*store.DB, error) {
+	if c.Postgres != "" {
+		return store.OpenPostgres(ctx, c.Postgres)
+	}
+	return store.OpenSQLite(ctx, c.Path)
 }

@@ -16,7 +16,7 @@ const callerHead = `<?xml version="1.0" encoding="ISO-8859-1" ?>
 
       INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: <sip:%s@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      From: %s<sip:%s@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
       To: <sip:[service]@[remote_ip]:[remote_port]>
       Call-ID: [call_id]
       CSeq: 1 INVITE
@@ -125,7 +125,7 @@ func buildCaller(c Caller, steps []Step, ssrc uint32) (string, map[string][]pack
 		from = "sipp"
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, callerHead, from, c.Extension, from, from, from)
+	fmt.Fprintf(&b, callerHead, from, c.Extension, displayName(c.FromName), from, from, from)
 	pcaps := map[string][]packet{}
 	st := &stream{ssrc: ssrc, seq: uint16(ssrc >> 16)}
 	var elapsed time.Duration // since the ACK; RTP time follows it
@@ -184,4 +184,14 @@ func buildCaller(c Caller, steps []Step, ssrc uint32) (string, map[string][]pack
 	}
 	fmt.Fprintf(&b, callerTail, from)
 	return b.String(), pcaps, nil
+}
+
+// displayName renders a From display name as a SIP quoted-string and a
+// space ("" when name is empty): backslash and double quote escaped.
+func displayName(name string) string {
+	if name == "" {
+		return ""
+	}
+	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`)
+	return `"` + r.Replace(name) + `" `
 }
