@@ -136,6 +136,21 @@ func (s *SQLite) takeLine() ([]lineOp, uint64) {
 	return out, gen
 }
 
+// releaseLine ends a committer's turn at writing line rows and wakes the
+// committers when more rows are waiting.
+func (s *SQLite) releaseLine() {
+	s.lineWriter.Unlock()
+	s.lmu.Lock()
+	waiting := len(s.lineOps) > 0
+	s.lmu.Unlock()
+	if waiting {
+		select {
+		case s.lineKick <- struct{}{}:
+		default:
+		}
+	}
+}
+
 // lineDone records that every change up to gen is written (err: the
 // write failed) and wakes FlushLine.
 func (s *SQLite) lineDone(gen uint64, err error) {

@@ -76,6 +76,10 @@ type DB struct {
 	lineClosed  bool
 	lineKick    chan struct{}
 	lineWake    chan struct{}
+	// lineWriter is held by the committer writing line rows, so rows are
+	// committed in the order they were queued even with several
+	// committers.
+	lineWriter sync.Mutex
 }
 
 // SQLite is the store's name from before it had a second backend; it is
@@ -265,7 +269,22 @@ func (s *SQLite) committer() {
 // one transaction; if that fails it writes the rows alone and retries each
 // request alone, so one bad request cannot fail the others.
 func (s *SQLite) commitBatch(batch []*regReq) {
-	ops, gen := s.takeLine()
+	// Line rows are written by one committer at a time, in the order
+	// they were queued: a committer that cannot take the writer's turn
+	// leaves them to the one that holds it (which wakes the committers
+	// again when it is done and rows are waiting).
+	var ops []lineOp
+	var gen uint64
+	owner := s.lineWriter.TryLock()
+	if owner {
+		ops, gen = s.takeLine()
+		defer s.releaseLine()
+	}
+	lineDone := func(err error) {
+		if owner {
+			s.lineDone(gen, err)
+		}
+	}
 	live := batch[:0:0]
 	for _, r := range batch {
 		if err := r.ctx.Err(); err != nil {
@@ -279,21 +298,21 @@ func (s *SQLite) commitBatch(batch []*regReq) {
 		if len(ops) > 0 {
 			err = s.lineTx(ops)
 		}
-		s.lineDone(gen, err)
+		lineDone(err)
 		return
 	}
 	results, err := s.registerTx(live, ops)
 	if err == nil {
-		s.lineDone(gen, nil)
+		lineDone(nil)
 		for i, r := range live {
 			r.reply <- results[i]
 		}
 		return
 	}
 	if len(ops) > 0 {
-		s.lineDone(gen, s.lineTx(ops))
+		lineDone(s.lineTx(ops))
 	} else {
-		s.lineDone(gen, nil)
+		lineDone(nil)
 	}
 	if len(live) == 1 {
 		live[0].reply <- regRes{err: err}
