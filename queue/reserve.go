@@ -183,6 +183,9 @@ func (e *Engine) RegisterCallback(ctx context.Context, call adapter.Call, req fl
 	}
 	tq.insert(&entry{q: tq, kind: kindCallback, priority: cb.Priority, joined: cb.JoinedAt, seq: cb.Seq, cb: cb})
 	e.mu.Unlock()
+	// The store's registration removed the caller's row; dropping it again
+	// keeps it gone should a line write queued before have raced it.
+	e.dropLine(callID)
 	e.emitQ(callID, "registered", id, map[string]string{"queue": tq.cfg.Name, "id": id, "number": cb.Number, "ani": cb.ANI})
 	e.kick()
 	return flowvm.RegisterResult{Outcome: flowvm.Registered, ID: id, E164: res.E164}, nil

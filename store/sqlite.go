@@ -275,7 +275,20 @@ func (s *SQLite) commitBatch(batch []*regReq) {
 	// again when it is done and rows are waiting).
 	var ops []lineOp
 	var gen uint64
-	owner := s.lineWriter.TryLock()
+	// A registration removes its caller's row, so it waits for the turn:
+	// the rows queued before it are then written first (in its
+	// transaction, or by the committer that held the turn).
+	owner := false
+	for _, r := range batch {
+		if r.cb.CallerCallID != "" {
+			s.lineWriter.Lock()
+			owner = true
+			break
+		}
+	}
+	if !owner {
+		owner = s.lineWriter.TryLock()
+	}
 	if owner {
 		ops, gen = s.takeLine()
 		defer s.releaseLine()
