@@ -236,3 +236,17 @@ type Switch interface {
 	// NewBridge creates a bridge.
 	NewBridge(ctx context.Context, opt BridgeOptions) (Bridge, error)
 }
+
+// Adopter is implemented by switches that can hand over the inbound calls
+// a previous process left in the switch, so a restarted callflow takes
+// them back (docs/restart.md). Callers test for it with a type assertion.
+type Adopter interface {
+	// Survivors lists the inbound calls in callflow's application that no
+	// handler of this process runs. It waits for the switch connection.
+	Survivors(ctx context.Context) ([]CallInfo, error)
+	// Adopt takes control of a surviving inbound call and runs h on it as
+	// Serve runs a new call's handler: on its own goroutine, the call hung
+	// up when h returns. Serve must be running. It returns an error
+	// wrapping ErrNotFound when the call is gone.
+	Adopt(ctx context.Context, id string, h Handler) error
+}

@@ -244,6 +244,7 @@ var badFlows = map[string]struct {
 		"/notations/oops/type: value must be one of",
 	}, why: "an unknown notation type is a bad enum"},
 	"cycle_a.yaml":     {class: "semantic", why: "sub-flow cycle"},
+	"resume.yaml":      {class: "semantic", why: "the resume point names no notation of the flow"},
 	"cycle_b.yaml":     {class: "semantic", why: "sub-flow cycle"},
 	"exprs.yaml":       {class: "semantic", why: "expression and template type errors"},
 	"inqueue.yaml":     {class: "semantic", why: "queue inside an in-queue flow, reservation open"},

@@ -24,6 +24,9 @@ func (l *loader) checkGraph() {
 		if f.start != "" && f.byID[f.start] == nil {
 			l.errs.add(f.startPos, "start: unknown notation %q", f.start)
 		}
+		if f.resume != "" && f.byID[f.resume] == nil {
+			l.errs.add(f.resumePos, "resume: unknown notation %q", f.resume)
+		}
 		for _, n := range f.nodes {
 			for _, e := range n.edges {
 				if f.byID[e.target] == nil {

@@ -8,6 +8,7 @@
 //
 //	flow: main              # optional
 //	start: welcome          # the first notation
+//	resume: menu            # optional: where a restarted callflow takes a caller in this flow back (default: start)
 //	in_queue: false         # true: an in-queue flow (checked as entered live in a queue)
 //	vars:                   # user variables with literal initial values; their type is the value's
 //	  attempts: 0

@@ -37,6 +37,15 @@ var flowKeys = []*flowKey{
 			}
 			f.start, f.startPos = s, posOf(f.file, v)
 		}},
+	{name: "resume", kind: pNotation, doc: "id of the notation a restarted callflow runs the flow from for a caller who was in it (default: start)",
+		decode: func(l *loader, f *flowSrc, v ast.Node) {
+			s, ok, _ := scalar(v)
+			if !ok || s == "" {
+				l.errs.add(posOf(f.file, v), "resume: want a notation id")
+				return
+			}
+			f.resume, f.resumePos = s, posOf(f.file, v)
+		}},
 	{name: "in_queue", kind: pBool, doc: "true: the flow runs while a caller waits in a queue (queue notations name such flows too)",
 		decode: func(l *loader, f *flowSrc, v ast.Node) {
 			b, ok := unwrap(v).(*ast.BoolNode)

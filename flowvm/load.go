@@ -22,10 +22,14 @@ type flowSrc struct {
 	root     bool // entry flow or one named to Load/LoadFiles
 	start    string
 	startPos Pos
-	namePos  Pos
-	vars     []varDecl
-	nodes    []*nnode
-	byID     map[string]*nnode
+	// resume is the notation a restarted process runs the flow from for a
+	// caller who was in it (default: start).
+	resume    string
+	resumePos Pos
+	namePos   Pos
+	vars      []varDecl
+	nodes     []*nnode
+	byID      map[string]*nnode
 	// notations is the file's notations mapping, parsed after the other keys.
 	notations ast.Node
 	parsed    bool

@@ -41,7 +41,7 @@ type queueOp struct {
 	maxWait        time.Duration
 }
 
-func (o *queueOp) exec(ctx context.Context, r *run, _ *instr) (int, error) {
+func (o *queueOp) exec(ctx context.Context, r *run, in *instr) (int, error) {
 	q, err := r.queues()
 	if err != nil {
 		return 0, err
@@ -59,7 +59,7 @@ func (o *queueOp) exec(ctx context.Context, r *run, _ *instr) (int, error) {
 		q.Release(ctx, r.call)
 		r.reserved = false
 	}
-	req := EnterRequest{Queue: o.queue, Priority: o.priority, MaxWait: o.maxWait}
+	req := EnterRequest{Queue: o.queue, Priority: o.priority, MaxWait: o.maxWait, Resume: r.p.flows[in.flow].name + "/" + in.id}
 	if flow != "" {
 		fi, ok := r.p.byName[flow]
 		if !ok {

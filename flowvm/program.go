@@ -22,6 +22,7 @@ type Program struct {
 type flowInfo struct {
 	name, file string
 	start      int // pc of the start notation
+	resume     int // pc of the resume notation (start when none is declared)
 	first, end int // code range [first, end)
 	inQueue    bool
 }
@@ -72,6 +73,10 @@ func (l *loader) compile() *Program {
 		p.byName[f.name] = i
 		fi := flowInfo{name: f.name, file: f.file, first: len(p.code), inQueue: f.inQueue}
 		fi.start = f.byID[f.start].pc
+		fi.resume = fi.start
+		if f.resume != "" {
+			fi.resume = f.byID[f.resume].pc
+		}
 		for _, n := range f.nodes {
 			p.code = append(p.code, c.instr(n))
 		}

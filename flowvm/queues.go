@@ -83,6 +83,9 @@ type EnterRequest struct {
 	MaxWait time.Duration
 	// InQueue runs the in-queue flow; nil = music only.
 	InQueue func(ctx context.Context) error
+	// Resume names the queue notation ("flow/notation"): a restarted
+	// process runs the caller from it again (Program.Resume).
+	Resume string
 }
 
 // Outcome is how a wait in a queue ended.

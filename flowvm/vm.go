@@ -67,6 +67,39 @@ var errStop = errors.New("run stopped")
 // hung up with cause failure. At the end of every run the call's queue
 // state is released; an open reservation is logged as a run-time fault.
 func (p *Program) Run(ctx context.Context, call adapter.Call, rt Runtime) (err error) {
+	return p.runAt(ctx, call, rt, p.flows[p.entry].start)
+}
+
+// Resume runs a call a restarted process took back, as Run does but from
+// point: "" is the entry flow's resume notation (its `resume:` key,
+// default its start); "flow/notation" names a notation of a loaded flow,
+// such as the queue notation a caller waited in. A point in a sub-flow
+// runs that sub-flow to its end, which ends the run (the frames of the
+// calls that led there are not known after a restart). An unknown point
+// falls back to the entry flow's resume notation and reports false.
+func (p *Program) Resume(ctx context.Context, call adapter.Call, rt Runtime, point string) (known bool, err error) {
+	pc, known := p.ResumePC(point)
+	return known, p.runAt(ctx, call, rt, pc)
+}
+
+// ResumePC resolves a resume point (see Resume) to a pc.
+func (p *Program) ResumePC(point string) (int, bool) {
+	if point == "" {
+		return p.flows[p.entry].resume, true
+	}
+	flow, id, ok := strings.Cut(point, "/")
+	if fi, found := p.byName[flow]; ok && found {
+		f := p.flows[fi]
+		for pc := f.first; pc < f.end; pc++ {
+			if p.code[pc].id == id {
+				return pc, true
+			}
+		}
+	}
+	return p.flows[p.entry].resume, false
+}
+
+func (p *Program) runAt(ctx context.Context, call adapter.Call, rt Runtime, pc int) (err error) {
 	r := p.newRun(call, rt)
 	defer func() {
 		clean := context.WithoutCancel(ctx)
@@ -79,7 +112,7 @@ func (p *Program) Run(ctx context.Context, call adapter.Call, rt Runtime) (err e
 			r.fault("callback reservation open at end of run, released as abandon")
 		}
 	}()
-	err = r.loop(ctx, p.flows[p.entry].start, 0)
+	err = r.loop(ctx, pc, 0)
 	switch {
 	case err == nil, errors.Is(err, errStop), errors.Is(err, adapter.ErrHangup):
 		return nil

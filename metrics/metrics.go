@@ -54,6 +54,7 @@ type Metrics struct {
 	handle    *prometheus.HistogramVec
 	steps     *prometheus.CounterVec
 	faults    prometheus.Counter
+	adoptions *prometheus.CounterVec
 
 	mu      sync.Mutex
 	timing  *timing
@@ -102,8 +103,11 @@ func New(opt Options) *Metrics {
 		faults: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "callflow_flow_faults_total", Help: "Flow run-time faults.",
 		}),
+		adoptions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "callflow_adoptions_total", Help: "Calls and line rows found at start after a restart, by result (waiting, declined, held, conversation, ivr, closed, refused); queue is empty for IVR callers and refused rows.",
+		}, []string{"queue", "result"}),
 	}
-	m.reg.MustRegister(m.joined, m.exits, m.abandons, m.callbacks, m.dials, m.wait, m.handle, m.steps, m.faults)
+	m.reg.MustRegister(m.joined, m.exits, m.abandons, m.callbacks, m.dials, m.wait, m.handle, m.steps, m.faults, m.adoptions)
 	if opt.Queues != nil {
 		m.reg.MustRegister(NewQueueCollector(opt.Queues))
 	}
@@ -181,6 +185,8 @@ func (m *Metrics) queueEvent(ev trace.Event, q string, t measure) {
 		m.legResult(ev.Call, q, true, "answered")
 	case "agent_no_answer":
 		m.legResult(ev.Call, q, true, resultOf(ev.Attrs["outcome"]))
+	case "adopted", "adopt_closed", "adopt_refused":
+		m.adoptions.WithLabelValues(q, ev.Attrs["as"]).Inc()
 	}
 }
 

@@ -17,12 +17,12 @@ import (
 // entry eligible calls kick.
 func (e *Engine) kick() {
 	e.mu.Lock()
-	if e.ctx == nil || e.ctx.Err() != nil {
+	if e.ctx == nil || e.ctx.Err() != nil || e.dispatchHold {
 		e.mu.Unlock()
 		return
 	}
 	now := e.clk.Now()
-	var work []func()
+	var work, announce []func()
 	var next time.Time
 	later := func(t time.Time) {
 		if t.After(now) && (next.IsZero() || t.Before(next)) {
@@ -30,7 +30,8 @@ func (e *Engine) kick() {
 		}
 	}
 	for _, q := range e.order {
-		work = append(work, e.planLocked(q, now, later)...)
+		w, a := e.planLocked(q, now, later)
+		work, announce = append(work, w...), append(announce, a...)
 	}
 	if !next.IsZero() && (e.wakeOff == nil || next.Before(e.wakeAt)) {
 		if e.wakeOff != nil {
@@ -48,15 +49,21 @@ func (e *Engine) kick() {
 		})
 	}
 	e.mu.Unlock()
+	// Assignments are traced here, in line order, before their work runs
+	// concurrently.
+	for _, f := range announce {
+		f()
+	}
 	for _, f := range work {
 		e.clk.Go(f)
 	}
 }
 
 // planLocked handles one queue: expiries, retries becoming due, and agent
-// assignment in strict line order.
-func (e *Engine) planLocked(q *queueState, now time.Time, later func(time.Time)) []func() {
-	var work []func()
+// assignment in strict line order. announce traces the offers to live
+// callers in that order (a callback's dispatch is traced once its state
+// is committed).
+func (e *Engine) planLocked(q *queueState, now time.Time, later func(time.Time)) (work, announce []func()) {
 	w := q.cfg.Callback.Window
 	// Only the callbacks whose deadline or retry time has come are visited;
 	// the line's summaries give the next instant for the rest.
@@ -88,6 +95,10 @@ func (e *Engine) planLocked(q *queueState, now time.Time, later func(time.Time))
 		if en.kind == kindCallback {
 			work = append(work, func() { e.runCallback(en, ag) })
 		} else {
+			callID := en.call.ID()
+			announce = append(announce, func() {
+				e.emitQ(callID, "agent_offered", ag.endpoint, map[string]string{"queue": q.cfg.Name})
+			})
 			work = append(work, func() { e.offerLive(en, ag) })
 		}
 	}
@@ -111,14 +122,14 @@ func (e *Engine) planLocked(q *queueState, now time.Time, later func(time.Time))
 			later(next)
 		}
 	}
-	return work
+	return work, announce
 }
 
 // headEligible is the first entry a free agent may take: nil when none is,
 // or when a reconciling entry comes first (entries behind it wait).
 func (q *queueState) headEligible(now time.Time) *entry {
 	en := q.line.first(now, q.cfg.Callback.Window.Open(now))
-	if en != nil && en.reconciling {
+	if en != nil && (en.reconciling || en.adopting) {
 		en = nil
 	}
 	if lineCheck != nil {
@@ -209,7 +220,6 @@ func (e *Engine) offerLive(en *entry, ag *agent) {
 		return
 	}
 	callID := en.call.ID()
-	e.emitQ(callID, "agent_offered", ag.endpoint, map[string]string{"queue": q.cfg.Name})
 	leg, err := e.sw.Originate(ctx, adapter.OriginateRequest{
 		Endpoint: ag.endpoint, CallerID: en.number, Timeout: q.cfg.AgentTimeout, Tag: "agent",
 	})

@@ -30,6 +30,8 @@ type Deps struct {
 	Clock  clock.Clock
 	Trace  trace.Sink
 	Log    *zap.Logger
+	// Line, when set, keeps the caller entries durable (adopt.go).
+	Line store.Line
 }
 
 // Errors.
@@ -60,20 +62,30 @@ type Engine struct {
 	clk   clock.Clock
 	tr    trace.Sink
 	log   *zap.Logger
+	line  store.Line // nil: caller entries are not durable
 	cfg   Config
 	order []*queueState // config order
 
-	mu      sync.Mutex
-	ctx     context.Context // dispatcher lifetime, set by Start
-	cancel  context.CancelFunc
-	queues  map[string]*queueState
-	agents  map[string]*agent // by endpoint, shared between queues
-	byCall  map[string]*entry // caller entries by call id
-	seq     int64
-	epoch   string // this start's token in leg ids (legID)
-	legSeq  int64  // legs dialled since Start (legID)
-	wakeAt  time.Time
-	wakeOff func() bool
+	mu     sync.Mutex
+	ctx    context.Context // dispatcher lifetime, set by Start
+	cancel context.CancelFunc
+	queues map[string]*queueState
+	agents map[string]*agent // by endpoint, shared between queues
+	byCall map[string]*entry // caller entries by call id
+	// pendingAdopt: entries rebuilt by Adopt whose call has not been
+	// bound again yet (Rebind), by call id.
+	pendingAdopt map[string]*entry
+	// dispatchHold: nothing new is dispatched. With a durable line it is
+	// set until Adopt (or EndAdoption) ran, so no callback or newcomer is
+	// offered an agent before the callers who stood ahead of it are back
+	// in the line; Drain sets it for good.
+	dispatchHold bool
+	draining     bool // Drain was called
+	seq          int64
+	epoch        string // this start's token in leg ids (legID)
+	legSeq       int64  // legs dialled since Start (legID)
+	wakeAt       time.Time
+	wakeOff      func() bool
 }
 
 var _ flowvm.Queues = (*Engine)(nil)
@@ -138,7 +150,12 @@ type entry struct {
 	// against the switch (reconcile.go); entries behind it wait, so strict
 	// order survives a restart.
 	reconciling bool
+	// adopting: a caller taken back after a restart whose flow is on its
+	// way back to the queue notation; like reconciling, it holds the line.
+	adopting bool
 	// Caller entries.
+	callID string // set for adopted entries before their call is bound
+	resume string // the queue notation the caller waits in (flow/notation)
 	call   adapter.Call
 	number string
 	w      *waiter // non-nil while the caller is inside Enter
@@ -174,10 +191,12 @@ func New(cfg Config, deps Deps) (*Engine, error) {
 		deps.Log = zap.NewNop()
 	}
 	e := &Engine{
-		sw: deps.Switch, st: deps.Store, clk: deps.Clock, tr: deps.Trace, log: deps.Log, cfg: cfg,
-		queues: map[string]*queueState{},
-		agents: map[string]*agent{},
-		byCall: map[string]*entry{},
+		sw: deps.Switch, st: deps.Store, clk: deps.Clock, tr: deps.Trace, log: deps.Log, cfg: cfg, line: deps.Line,
+		queues:       map[string]*queueState{},
+		agents:       map[string]*agent{},
+		byCall:       map[string]*entry{},
+		pendingAdopt: map[string]*entry{},
+		dispatchHold: deps.Line != nil,
 	}
 	now := e.clk.Now()
 	for _, qc := range cfg.Queues {
@@ -421,7 +440,10 @@ func (e *Engine) Snapshot(queue string) (QueueSnapshot, bool) {
 		if en.kind == kindCallback {
 			es.State, es.CallbackID, es.Number = string(en.cb.State), en.cb.ID, en.cb.Number
 		} else {
-			es.CallID, es.Number = en.call.ID(), en.number
+			es.CallID, es.Number = en.callID, en.number
+			if en.call != nil {
+				es.CallID = en.call.ID()
+			}
 			if en.kind == kindLive && en.busy {
 				es.State = "offered"
 			}

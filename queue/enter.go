@@ -101,7 +101,9 @@ func (e *Engine) Enter(ctx context.Context, call adapter.Call, req flowvm.EnterR
 	defer cancel(nil)
 	w := &waiter{cancel: cancel}
 	en.w = w
+	en.resume, en.adopting = req.Resume, false
 	en.touch()
+	e.saveLocked(en)
 	pos := q.index(en) + 1
 	e.mu.Unlock()
 	text := "joined"
@@ -210,6 +212,7 @@ func (e *Engine) leave(ctx context.Context, en *entry, w *waiter) {
 	en.w = nil
 	en.touch()
 	e.mu.Unlock()
+	e.dropLine(en.call.ID())
 	e.kick()
 }
 
@@ -273,6 +276,10 @@ func (e *Engine) converse(ctx context.Context, en *entry, w *waiter) (flowvm.Ent
 	e.mu.Unlock()
 	res := e.result(en, flowvm.Connected, ag.endpoint)
 	e.leave(ctx, en, w)
+	// The conversation is durable until it ends: a restarted process
+	// takes it back instead of closing it.
+	e.saveConversation(en, ag.endpoint, leg)
+	defer e.dropLine(callID)
 	e.emitQ(callID, "connected", ag.endpoint, map[string]string{"queue": q.cfg.Name})
 	agentLeft, talked, err := e.talk(ctx, q, leg, en.call)
 	e.mu.Lock()

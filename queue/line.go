@@ -94,7 +94,7 @@ func unixNano(t time.Time) int64 {
 
 func (n *node) pull() {
 	n.size = 1 + size(n.left) + size(n.right)
-	n.reconciling = n.en.reconciling
+	n.reconciling = n.en.reconciling || n.en.adopting
 	n.live = liveEligible(n.en)
 	n.due = dueAt(n.en)
 	n.wake = wakeAt(n.en)
@@ -281,7 +281,7 @@ func (l *line) first(now time.Time, cbOpen bool) *entry {
 			return en
 		}
 		en := t.en
-		if en.reconciling || liveEligible(en) ||
+		if en.reconciling || en.adopting || liveEligible(en) ||
 			cbOpen && dueAt(en) <= at && (en.cb.NotAfter.IsZero() || now.Before(en.cb.NotAfter)) {
 			return en
 		}

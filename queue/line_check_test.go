@@ -25,7 +25,7 @@ func init() {
 // first.
 func headEligibleWalk(q *queueState, now time.Time) *entry {
 	for _, en := range q.line.all() {
-		if en.reconciling {
+		if en.reconciling || en.adopting {
 			return nil
 		}
 		if en.busy {

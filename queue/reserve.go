@@ -39,6 +39,7 @@ func (e *Engine) StartCallback(ctx context.Context, call adapter.Call, queue str
 		en = &entry{q: q, kind: kindReserved, joined: e.clk.Now(), seq: e.nextSeq(), call: call, number: call.Info().CallerNumber}
 		q.insert(en)
 		e.byCall[callID] = en
+		e.saveLocked(en)
 		pos := q.index(en) + 1
 		e.mu.Unlock()
 		e.emitQ(callID, "reserved", "in the IVR", map[string]string{"queue": q.cfg.Name, "position": strconv.Itoa(pos)})
@@ -60,6 +61,7 @@ func (e *Engine) StartCallback(ctx context.Context, call adapter.Call, queue str
 		en.kind = kindReserved
 		en.touch()
 	}
+	e.saveLocked(en)
 	w := en.w
 	pos := q.index(en) + 1
 	e.mu.Unlock()
@@ -89,6 +91,7 @@ func (e *Engine) DeclineCallback(ctx context.Context, call adapter.Call) error {
 		en.kind = kindLive
 		en.touch()
 	}
+	e.saveLocked(en)
 	pos := q.index(en) + 1
 	e.mu.Unlock()
 	e.emitQ(callID, "declined", "", map[string]string{"queue": q.cfg.Name, "position": strconv.Itoa(pos)})
@@ -180,6 +183,9 @@ func (e *Engine) RegisterCallback(ctx context.Context, call adapter.Call, req fl
 	}
 	tq.insert(&entry{q: tq, kind: kindCallback, priority: cb.Priority, joined: cb.JoinedAt, seq: cb.Seq, cb: cb})
 	e.mu.Unlock()
+	// The store's registration removed the caller's row; dropping it again
+	// keeps it gone should a line write queued before have raced it.
+	e.dropLine(callID)
 	e.emitQ(callID, "registered", id, map[string]string{"queue": tq.cfg.Name, "id": id, "number": cb.Number, "ani": cb.ANI})
 	e.kick()
 	return flowvm.RegisterResult{Outcome: flowvm.Registered, ID: id, E164: res.E164}, nil
@@ -220,6 +226,7 @@ func (e *Engine) Release(ctx context.Context, call adapter.Call) bool {
 	pos := q.index(en) + 1
 	q.remove(en)
 	delete(e.byCall, callID)
+	e.dropLine(callID)
 	kind := en.kind
 	w := en.w
 	if w != nil {

@@ -120,6 +120,7 @@ func runConformance(t *testing.T, b backend) {
 		{"leases hand over with fencing tokens", confLeaseSteps},
 		{"a fenced claim needs the lease", confFencedClaim},
 		{"one lease winner among concurrent acquirers", confLeaseRace},
+		{"durable line", confLine},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.run(t, b(t)) })
@@ -991,5 +992,44 @@ func TestRebind(t *testing.T) {
 		if got := r.rebind(tc.in); got != tc.want {
 			t.Errorf("cached rebind(%q) = %q, want %q", tc.in, got, tc.want)
 		}
+	}
+}
+
+// confLine: line rows ride the group commit, come back in line order, a
+// registration replaces its caller's row, and a damaged row is refused.
+func confLine(t *testing.T, open opener) {
+	s := mustOpen(t, open)
+	ctx := context.Background()
+	row := func(call string, prio int, seq int64) LineEntry {
+		return LineEntry{CallID: call, Queue: "sales", State: LineWaiting, Priority: prio,
+			JoinedAt: t0.Add(time.Duration(seq) * time.Second), Seq: seq, InQueue: true, Resume: "main/wait", UpdatedAt: t0}
+	}
+	s.SaveLine(row("c3", 0, 3))
+	s.SaveLine(row("c1", 0, 1))
+	s.SaveLine(row("c2", 5, 2))
+	s.SaveLine(row("c4", 0, 4))
+	s.DropLine("c4")
+	s.SaveLine(row("call-1", 0, 5))
+	cb := Callback{Queue: "sales", Number: "+420601000001", ANI: "+420200000000", JoinedAt: t0, Seq: 5, CreatedAt: t0, CallerCallID: "call-1"}
+	if _, _, err := s.Register(ctx, cb, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.FlushLine(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO line_entries (call_id, queue, state, priority, joined_at, seq, updated_at)
+		VALUES ('bad', 'sales', 'dancing', 0, 'yesterday', 1, '2026-03-02T09:00:00.000000000Z')`); err != nil {
+		t.Fatal(err)
+	}
+	rows, bad, err := s.ListLine(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range rows {
+		got = append(got, r.CallID)
+	}
+	if strings.Join(got, " ") != "c2 c1 c3" || len(bad) != 1 || bad[0].CallID != "bad" {
+		t.Fatalf("rows %q, refused %+v; want c2 c1 c3 and bad refused", got, bad)
 	}
 }

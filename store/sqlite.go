@@ -64,6 +64,22 @@ type DB struct {
 	// over so Close cannot strand a request the committer will never read.
 	mu     sync.RWMutex
 	closed bool
+
+	// Line rows (line.go) queued for the committer. lmu guards the
+	// fields below; lineKick wakes the committer; lineWake is closed
+	// (and replaced) after every write of queued rows.
+	lmu         sync.Mutex
+	lineOps     []lineOp
+	lineQueued  uint64 // changes queued since open
+	lineWritten uint64 // changes written (or failed) since open
+	lineErr     error
+	lineClosed  bool
+	lineKick    chan struct{}
+	lineWake    chan struct{}
+	// lineWriter is held by the committer writing line rows, so rows are
+	// committed in the order they were queued even with several
+	// committers.
+	lineWriter sync.Mutex
 }
 
 // SQLite is the store's name from before it had a second backend; it is
@@ -148,6 +164,9 @@ func start(ctx context.Context, c *conn) (*DB, error) {
 		regs: make(chan *regReq, maxBatch),
 		quit: make(chan struct{}),
 		done: make(chan struct{}),
+
+		lineKick: make(chan struct{}, 1),
+		lineWake: make(chan struct{}),
 	}
 	// Committers end when Close closes s.quit; done closes after the last.
 	var wg sync.WaitGroup
@@ -208,12 +227,15 @@ func (s *SQLite) Register(ctx context.Context, cb Callback, dedupe bool) (Callba
 	return res.cb, res.out, res.err
 }
 
-// committer writes registrations in batches until Close.
+// committer writes registrations and line rows in batches until Close.
 func (s *SQLite) committer() {
 	for {
 		var first *regReq
 		select {
 		case first = <-s.regs:
+		case <-s.lineKick:
+			s.commitBatch(nil)
+			continue
 		case <-s.quit:
 			// Drain what was accepted before Close.
 			for {
@@ -221,6 +243,10 @@ func (s *SQLite) committer() {
 				case r := <-s.regs:
 					s.commitBatch([]*regReq{r})
 				default:
+					s.lmu.Lock()
+					s.lineClosed = true
+					s.lmu.Unlock()
+					s.commitBatch(nil)
 					return
 				}
 			}
@@ -239,9 +265,39 @@ func (s *SQLite) committer() {
 	}
 }
 
-// commitBatch writes a batch in one transaction; if that fails it retries
-// each request alone so one bad request cannot fail the others.
+// commitBatch writes a batch of registrations and the queued line rows in
+// one transaction; if that fails it writes the rows alone and retries each
+// request alone, so one bad request cannot fail the others.
 func (s *SQLite) commitBatch(batch []*regReq) {
+	// Line rows are written by one committer at a time, in the order
+	// they were queued: a committer that cannot take the writer's turn
+	// leaves them to the one that holds it (which wakes the committers
+	// again when it is done and rows are waiting).
+	var ops []lineOp
+	var gen uint64
+	// A registration removes its caller's row, so it waits for the turn:
+	// the rows queued before it are then written first (in its
+	// transaction, or by the committer that held the turn).
+	owner := false
+	for _, r := range batch {
+		if r.cb.CallerCallID != "" {
+			s.lineWriter.Lock()
+			owner = true
+			break
+		}
+	}
+	if !owner {
+		owner = s.lineWriter.TryLock()
+	}
+	if owner {
+		ops, gen = s.takeLine()
+		defer s.releaseLine()
+	}
+	lineDone := func(err error) {
+		if owner {
+			s.lineDone(gen, err)
+		}
+	}
 	live := batch[:0:0]
 	for _, r := range batch {
 		if err := r.ctx.Err(); err != nil {
@@ -251,21 +307,32 @@ func (s *SQLite) commitBatch(batch []*regReq) {
 		live = append(live, r)
 	}
 	if len(live) == 0 {
+		var err error
+		if len(ops) > 0 {
+			err = s.lineTx(ops)
+		}
+		lineDone(err)
 		return
 	}
-	results, err := s.registerTx(live)
+	results, err := s.registerTx(live, ops)
 	if err == nil {
+		lineDone(nil)
 		for i, r := range live {
 			r.reply <- results[i]
 		}
 		return
+	}
+	if len(ops) > 0 {
+		lineDone(s.lineTx(ops))
+	} else {
+		lineDone(nil)
 	}
 	if len(live) == 1 {
 		live[0].reply <- regRes{err: err}
 		return
 	}
 	for _, r := range live {
-		res, err := s.registerTx([]*regReq{r})
+		res, err := s.registerTx([]*regReq{r}, nil)
 		if err != nil {
 			r.reply <- regRes{err: err}
 			continue
@@ -274,7 +341,10 @@ func (s *SQLite) commitBatch(batch []*regReq) {
 	}
 }
 
-func (s *SQLite) registerTx(reqs []*regReq) (_ []regRes, err error) {
+// registerTx writes line rows (in order, first) and registrations in one
+// transaction. A registered callback replaces its caller's line row: the
+// place now lives in the callbacks table.
+func (s *SQLite) registerTx(reqs []*regReq, ops []lineOp) (_ []regRes, err error) {
 	ctx := context.Background() // the batch must not be cut short by one caller
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -285,12 +355,25 @@ func (s *SQLite) registerTx(reqs []*regReq) (_ []regRes, err error) {
 			_ = tx.Rollback()
 		}
 	}()
+	if err = writeLine(ctx, tx, ops); err != nil {
+		return nil, err
+	}
 	if err = lockDedupe(ctx, tx, reqs); err != nil {
 		return nil, fmt.Errorf("store: register: lock: %w", err)
 	}
 	out, err := registerBatch(ctx, tx, reqs)
 	if err != nil {
 		return nil, err
+	}
+	// A registered callback replaces its caller's line row: the place now
+	// lives in the callbacks table.
+	for _, r := range out {
+		if r.out != Inserted || r.cb.CallerCallID == "" {
+			continue
+		}
+		if _, err = tx.ExecContext(ctx, `DELETE FROM line_entries WHERE call_id = ?`, r.cb.CallerCallID); err != nil {
+			return nil, fmt.Errorf("store: register: drop line row: %w", err)
+		}
 	}
 	if err = tx.Commit(); err != nil {
 		return nil, fmt.Errorf("store: register: commit: %w", err)

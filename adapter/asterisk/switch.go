@@ -77,6 +77,10 @@ type Switch struct {
 	calls   map[string]*call   // every call with a running dispatcher, by channel id
 	orphans map[string]*orphan // answered originated channels nobody waits for, by channel id
 	bridges map[string]bool    // bridges this process created and has not destroyed
+
+	// handlers counts running call handlers, inbound and adopted; Serve
+	// waits for them before it returns.
+	handlers sync.WaitGroup
 }
 
 var (
@@ -156,8 +160,7 @@ func (s *Switch) Serve(ctx context.Context, h adapter.Handler) error {
 	// Run ends when runCtx ends (ctx, or Serve returning).
 	go func() { runDone <- s.client.Run(runCtx) }()
 
-	var handlers sync.WaitGroup
-	defer handlers.Wait()
+	defer s.handlers.Wait()
 	defer s.dropOrphans()
 	accC, allC := acc.C(), all.C()
 	var runErr error
@@ -169,7 +172,7 @@ func (s *Switch) Serve(ctx context.Context, h adapter.Handler) error {
 				continue
 			}
 			if in, isIn := ev.(*ari.Incoming); isIn {
-				s.incoming(ctx, in, h, &handlers)
+				s.incoming(ctx, in, h, &s.handlers)
 			}
 		case ev, ok := <-allC:
 			if !ok {

@@ -87,7 +87,7 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (_ *Service, err 
 		}
 	}
 	s.engine, err = queue.New(cfg.Queue, queue.Deps{
-		Switch: s.sw, Store: s.store, Clock: clock.Real{}, Trace: s.sink, Log: s.log,
+		Switch: s.sw, Store: s.store, Clock: clock.Real{}, Trace: s.sink, Log: s.log, Line: s.store,
 	})
 	if err != nil {
 		return nil, err
@@ -209,9 +209,13 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	rt := flowvm.Runtime{Switch: s.sw, Queues: s.engine, Clock: clock.Real{}, Trace: s.sink, Log: s.log}
 	serveDone := make(chan error, 1)
+	// New calls wait until the calls a previous process left are taken
+	// back (adopt.go), so none of them loses its place to a newcomer.
+	adopted := make(chan struct{})
 	// Ends when the switch connection fails; after a drain, with the process.
 	go func() {
 		serveDone <- s.sw.Serve(callCtx, func(ctx context.Context, c adapter.Call) {
+			<-adopted
 			if s.draining.Load() {
 				s.log.Info("draining: call not started, left in the switch for the next process", zap.String("call_id", c.ID()))
 				// Returning would make the driver hang the call up: hold
@@ -221,6 +225,11 @@ func (s *Service) Run(ctx context.Context) error {
 			s.handle(ctx, c, rt)
 		})
 	}()
+	// Ends when the calls are adopted (bounded by adoptTimeout).
+	go func() {
+		defer close(adopted)
+		s.adopt(callCtx, rt)
+	}()
 	select {
 	case err := <-serveDone:
 		s.engine.Stop()
@@ -228,7 +237,8 @@ func (s *Service) Run(ctx context.Context) error {
 	case <-ctx.Done():
 	}
 	s.draining.Store(true)
-	s.log.Info("draining: no new calls; calls in progress stay up", zap.NamedError("cause", context.Cause(ctx)))
+	s.engine.Drain()
+	s.log.Info("draining: no new calls, no new agent offers; calls in progress stay up", zap.NamedError("cause", context.Cause(ctx)))
 	return nil
 }
 

@@ -39,6 +39,9 @@ stop_pid() {
 
 stop_pid "$(cat "$RUNDIR/asterisk.pid" 2>/dev/null || true)" "our"
 stop_pid "$(cat "$DIR/var/run/asterisk/asterisk.pid" 2>/dev/null || true)" "stale"
+# The chroot's var/run is an absolute symlink to /run: read from the host,
+# the path above names the host's /run; the chroot's own is DIR/run.
+stop_pid "$(cat "$DIR/run/asterisk/asterisk.pid" 2>/dev/null || true)" "stale"
 rm -f "$RUNDIR/asterisk.pid"
 
 if mountpoint -q "$DIR/proc"; then

@@ -1,0 +1,28 @@
+// Package restart proves that a restarted callflow takes back every call
+// it was serving (docs/restart.md): callers waiting in the queue (some in
+// the in-queue flow's prompts, some on music), callers with a callback
+// reservation open (from the queue and from the IVR), callers in the IVR,
+// callbacks registered and waiting, and conversations with agents. The
+// service is then (a) killed with SIGKILL and started again, or (b) sent
+// SIGTERM, left to drain and exit, and a new process started on the same
+// store: a systemd stop and start.
+//
+// The assertions come from outside the service: the sipp callers (who
+// hung up: a caller who hears BYE from Asterisk was hung up by us), the
+// agents' and the customer's sipp phones (INVITEs per callback number),
+// the line as GET /v1/queues/support showed it before the restart, and the
+// service's trace and metrics after it.
+//
+// The tests share one Asterisk (asterisktest.Main) and take the
+// machine-wide Asterisk lock: run the package on its own,
+// go test ./e2e/restart.
+package restart
+
+import (
+	"os"
+	"testing"
+
+	"github.com/callflow/callflow/internal/asterisktest"
+)
+
+func TestMain(m *testing.M) { os.Exit(asterisktest.Main(m)) }
