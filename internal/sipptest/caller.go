@@ -82,6 +82,9 @@ func (s Step) String() string {
 type Caller struct {
 	Extension string // request user dialled on Asterisk, e.g. "200"
 	From      string // caller ID (From user); default "sipp"
+	// FromName is the display name of From (any text but line breaks and
+	// "]]>"; quotes and backslashes are escaped); default none.
+	FromName string
 	// Events run in order after the call is answered. A timeline that does
 	// not end with ExpectBye or Hangup gets a Hangup appended.
 	Events []Step
@@ -112,6 +115,9 @@ func (c Caller) validate() ([]Step, error) {
 	}
 	if strings.ContainsAny(c.From, " <>@;\"\r\n") {
 		return nil, fmt.Errorf("sipptest: caller: bad From user %q", c.From)
+	}
+	if strings.ContainsAny(c.FromName, "\r\n") || strings.Contains(c.FromName, "]]>") {
+		return nil, fmt.Errorf("sipptest: caller: bad From name %q", c.FromName)
 	}
 	steps := append([]Step(nil), c.Events...)
 	for i, s := range steps {

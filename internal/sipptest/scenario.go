@@ -16,7 +16,7 @@ const callerHead = `<?xml version="1.0" encoding="ISO-8859-1" ?>
 
       INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: <sip:%s@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      From: %s<sip:%s@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
       To: <sip:[service]@[remote_ip]:[remote_port]>
       Call-ID: [call_id]
       CSeq: 1 INVITE
@@ -125,7 +125,13 @@ func buildCaller(c Caller, steps []Step, ssrc uint32) (string, map[string][]pack
 		from = "sipp"
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, callerHead, from, c.Extension, from, from, from)
+	name := ""
+	if c.FromName != "" {
+		// A SIP quoted-string: backslash and quote escaped (validate
+		// refused line breaks).
+		name = `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(c.FromName) + `" `
+	}
+	fmt.Fprintf(&b, callerHead, from, c.Extension, name, from, from, from)
 	pcaps := map[string][]packet{}
 	st := &stream{ssrc: ssrc, seq: uint16(ssrc >> 16)}
 	var elapsed time.Duration // since the ACK; RTP time follows it
