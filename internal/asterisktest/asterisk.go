@@ -74,7 +74,7 @@ type Asterisk struct {
 	CustomerPort int   // UAS port of the customer trunk's contact
 	// AGIPort is where the dialplan's AGI(agi://127.0.0.1:PORT/...)
 	// hand-offs connect: callflow's switch.asterisk.fastagi_listen.
-	AGIPort int
+	AGIPort      int
 	Root, RunDir string
 	PID          int
 
