@@ -271,6 +271,9 @@ func (s *Service) values(ast *asterisktest.Asterisk) (ConfigValues, error) {
 		AgentTimeout: opt.AgentTimeout, AgentRetry: opt.AgentRetry, WrapUp: opt.WrapUp,
 		RetryInterval: opt.RetryInterval, CustomerTimeout: opt.CustomerTimeout,
 	}
+	if ast.AGIPort != 0 {
+		v.FastAGIListen = "127.0.0.1:" + strconv.Itoa(ast.AGIPort)
+	}
 	return v.withDefaults(), nil
 }
 
@@ -401,6 +404,8 @@ type ConfigValues struct {
 	AgentTimeout, AgentRetry      time.Duration
 	WrapUp, RetryInterval         time.Duration
 	CustomerTimeout               time.Duration
+	// FastAGIListen is switch.asterisk.fastagi_listen ("": off).
+	FastAGIListen string
 }
 
 func (v ConfigValues) withDefaults() ConfigValues {
