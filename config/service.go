@@ -136,8 +136,8 @@ func (d *decoder) asterisk(c *Config, n ast.Node) {
 			d.hostPort(&a.FastAGIListen, "switch.asterisk.fastagi_listen")(v)
 		},
 		"fastagi_allow_remote": d.boolean(&a.FastAGIAllowRemote, "switch.asterisk.fastagi_allow_remote"),
-		"url":      func(v ast.Node) { urlN = v; d.str(&a.URL, "switch.asterisk.url")(v) },
-		"username": func(v ast.Node) { userN = v; d.str(&a.Username, "switch.asterisk.username")(v) },
+		"url":                  func(v ast.Node) { urlN = v; d.str(&a.URL, "switch.asterisk.url")(v) },
+		"username":             func(v ast.Node) { userN = v; d.str(&a.Username, "switch.asterisk.username")(v) },
 		"app": func(v ast.Node) {
 			d.str(&a.App, "switch.asterisk.app")(v)
 			if err := checkPlainName(a.App); err != nil {
