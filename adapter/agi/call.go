@@ -192,15 +192,33 @@ func (c *call) play(ctx context.Context, op string, cmds []wire.Command) (string
 		case r.Result > 0:
 			return string(rune(r.Result)), nil
 		case r.Result < 0:
-			// Asterisk sends HANGUP before the next reply when the channel
-			// is gone: ask something harmless to find out.
-			if _, err := c.run(ctx, op, wire.GetVariable{Name: "PLAYBACKSTATUS"}); err != nil {
+			if err := c.probe(ctx, op); err != nil {
 				return "", err
 			}
 			return "", fmt.Errorf("agi: %s on %s: %q could not be played (%s)", op, c.id, cmd.Line(), r.Raw)
 		}
 	}
 	return "", nil
+}
+
+// probe tells a hang-up from another failure after a result of -1, which
+// Asterisk gives for both (a missing file, a caller gone). It waits 1 ms
+// for a digit on the channel: a gone channel answers -1 (or 511 once
+// Asterisk has noticed). Asking something that does not touch the channel
+// is not enough: seen on Asterisk 22, the command can be read before the
+// hang-up, and the HANGUP line then comes only later.
+func (c *call) probe(ctx context.Context, op string) error {
+	r, err := c.run(ctx, op, wire.WaitForDigit{TimeoutMS: 1})
+	if err != nil {
+		return err
+	}
+	if r.Result < 0 {
+		c.cmd.Lock()
+		c.hungUp(ctx)
+		c.cmd.Unlock()
+		return fmt.Errorf("agi: %s on %s: %w", op, c.id, adapter.ErrHangup)
+	}
+	return nil
 }
 
 // Play plays prompts in order; with BargeIn the first digit stops them.
@@ -251,7 +269,7 @@ func (c *call) Gather(ctx context.Context, opt adapter.GatherOptions) (string, e
 			c.log.Debug("gathered", zap.String("digits", col.Digits()), zap.String("end", col.TimeoutReason()))
 			return col.Digits(), nil
 		case r.Result < 0:
-			if _, err := c.run(ctx, "gather", wire.GetVariable{Name: "UNIQUEID"}); err != nil {
+			if err := c.probe(ctx, "gather"); err != nil {
 				return "", err
 			}
 			return "", fmt.Errorf("agi: gather %s: %s", c.id, r.Raw)
@@ -341,7 +359,7 @@ func (c *call) Wait(ctx context.Context, d time.Duration) error {
 			return err
 		}
 		if r.Result < 0 {
-			if _, err := c.run(ctx, "wait", wire.GetVariable{Name: "UNIQUEID"}); err != nil {
+			if err := c.probe(ctx, "wait"); err != nil {
 				return err
 			}
 			return fmt.Errorf("agi: wait on %s: %s", c.id, r.Raw)
