@@ -153,7 +153,9 @@ func TestAGICallerHangsUpDuringAGI(t *testing.T) {
 // queue) leave no queue entry, no hand-over and no channel behind.
 func TestAGICallerHangsUpDuringMove(t *testing.T) {
 	r := e2etest.NewRig(t, e2etest.RigOptions{AgentModes: []sipptest.Mode{sipptest.Busy}})
-	pauses := []time.Duration{time.Millisecond, 20 * time.Millisecond, 60 * time.Millisecond, 150 * time.Millisecond}
+	// The answer takes about half a second, then the move starts at once.
+	pauses := []time.Duration{300 * time.Millisecond, 450 * time.Millisecond, 550 * time.Millisecond,
+		650 * time.Millisecond, 800 * time.Millisecond, 1200 * time.Millisecond}
 	for i, p := range pauses {
 		run := r.Call(sipptest.Caller{Extension: extAGIVoicemail, From: fmt.Sprintf("+42060111122%d", i), Events: []sipptest.Step{
 			sipptest.Pause(p), sipptest.Hangup(),
@@ -174,8 +176,14 @@ func TestAGICallerHangsUpDuringMove(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	ids := e2etest.InboundCalls(r.Trace())
-	t.Logf("%d of %d callers reached a flow: %v", len(ids), len(pauses), ids)
-	for _, l := range strings.Split(r.Svc.Log(), "\n") {
+	log := r.Svc.Log()
+	moving := strings.Count(log, "moving from agi to stasis")
+	t.Logf("%d of %d callers reached a flow, %d a move, %d were moved: %v", len(ids), len(pauses), moving,
+		strings.Count(log, "moved from agi to stasis"), ids)
+	if moving == 0 {
+		t.Errorf("no caller hung up late enough to reach the move")
+	}
+	for _, l := range strings.Split(log, "\n") {
 		if strings.Contains(l, "panic") || strings.Contains(l, "refused") {
 			t.Errorf("service log: %s", l)
 		}

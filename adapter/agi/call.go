@@ -417,6 +417,7 @@ func (c *call) Move(ctx context.Context) error {
 	}
 	c.cmd.Lock() // never released: the session belongs to EXEC Stasis now
 	t0 := time.Now()
+	c.log.Info("moving from agi to stasis")
 	if err := c.sess.Send(ctx, wire.Exec{App: "Stasis", Args: c.srv.cfg.App + "," + HandoverMarker + "," + tok}); err != nil {
 		c.srv.forget(tok)
 		c.markGone(adapter.CauseNormal)
