@@ -1,10 +1,8 @@
 package agi
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -92,10 +90,6 @@ func cmds(ctx context.Context, s *Session, cs ...Command) {
 		cancel()
 	}
 }
-
-type rawCmd string
-
-func (c rawCmd) Line() string { return string(c) + "\n" }
 
 func recScenarios() []recScenario {
 	long := sipptest.Caller{Extension: "301", From: "+420601111222", Events: []sipptest.Step{sipptest.Pause(20 * time.Second)}}
@@ -186,8 +180,8 @@ func recScenarios() []recScenario {
 			},
 		},
 		{
-			name: "hostile-caller", doc: "a caller whose number holds a percent-escaped line break and whose name holds quotes, a backslash and a fake command",
-			caller: sipptest.Caller{Extension: "301", From: "+420%0Aagi_request:%20evil", FromName: `x" \ HANGUP 200 result=1 agi_arg_1: y`,
+			name: "hostile-caller", doc: "a caller whose number holds shell characters and whose name holds quotes, a backslash, a comma and fake replies (extension 309 passes the name to AGI() as arguments)",
+			caller: sipptest.Caller{Extension: "309", From: "*1'$(id)!", FromName: `x" \ HANGUP 200 result=1, agi_arg_1: voicemail`,
 				Events: []sipptest.Step{sipptest.Pause(3 * time.Second)}},
 			run: func(ctx context.Context, t *testing.T, s *Session, _ *asterisktest.Asterisk) {
 				cmds(ctx, s, GetVariable{Name: "CALLERID(num)"}, GetVariable{Name: "CALLERID(name)"}, Hangup{})
@@ -250,38 +244,4 @@ func TestRecordTranscripts(t *testing.T) {
 			}
 		})
 	}
-}
-
-// readTranscript splits a transcript into what Asterisk sent and what the
-// application sent, in order.
-type transcriptLine struct {
-	fromAsterisk bool
-	text         string
-}
-
-func readTranscript(t *testing.T, name string) []transcriptLine {
-	t.Helper()
-	f, err := os.Open(filepath.Join("testdata", name+".txt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var out []transcriptLine
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		l := sc.Text()
-		switch {
-		case strings.HasPrefix(l, "#"), l == "":
-		case strings.HasPrefix(l, "< "), l == "<":
-			out = append(out, transcriptLine{true, strings.TrimPrefix(strings.TrimPrefix(l, "<"), " ")})
-		case strings.HasPrefix(l, "> "):
-			out = append(out, transcriptLine{false, l[2:]})
-		default:
-			t.Fatalf("%s: bad transcript line %q", name, l)
-		}
-	}
-	if err := sc.Err(); err != nil && !errors.Is(err, os.ErrClosed) {
-		t.Fatal(err)
-	}
-	return out
 }
