@@ -180,6 +180,21 @@ func recScenarios() []recScenario {
 			},
 		},
 		{
+			name: "stasis-no-app", doc: "EXEC Stasis naming an application no ARI client has registered",
+			caller: long,
+			run: func(ctx context.Context, t *testing.T, s *Session, _ *asterisktest.Asterisk) {
+				cmds(ctx, s, Answer{})
+				if err := s.Send(ctx, Exec{App: "Stasis", Args: "nosuchapp,callflow-agi,0123456789abcdef"}); err != nil {
+					t.Error(err)
+					return
+				}
+				rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				defer cancel()
+				_, _ = s.Read(rctx)
+				cmds(ctx, s, GetVariable{Name: "STASISSTATUS"})
+			},
+		},
+		{
 			name: "hostile-caller", doc: "a caller whose number holds shell characters and whose name holds quotes, a backslash, a comma and fake replies (extension 309 passes the name to AGI() as arguments)",
 			caller: sipptest.Caller{Extension: "309", From: "*1'$(id)!", FromName: `x" \ HANGUP 200 result=1, agi_arg_1: voicemail`,
 				Events: []sipptest.Step{sipptest.Pause(3 * time.Second)}},

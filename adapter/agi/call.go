@@ -452,11 +452,18 @@ func (c *call) Move(ctx context.Context) error {
 			return nil
 		default:
 		}
-		c.markGone(adapter.CauseNormal)
-		if c.sess.HungUp() || r.Result < 0 {
-			return fmt.Errorf("agi: move %s to stasis: %w", c.id, adapter.ErrHangup)
+		// The session is free again. Stasis answers -1 both when the
+		// caller hung up and when it could not start the application:
+		// wait 1 ms for a digit to tell which (see probe).
+		if !c.sess.HungUp() {
+			pr, perr := c.sess.Run(ctx, wire.WaitForDigit{TimeoutMS: 1})
+			if perr == nil && pr.Result >= 0 {
+				c.cmd.Unlock()
+				return fmt.Errorf("agi: move %s to stasis: Stasis returned before StasisStart reached us (%s); is the ARI application %q connected?", c.id, r.Raw, c.srv.cfg.App)
+			}
 		}
-		return fmt.Errorf("agi: move %s to stasis: Stasis returned before StasisStart reached us (%s); is the ARI application %q connected?", c.id, r.Raw, c.srv.cfg.App)
+		c.hungUp(ctx)
+		return fmt.Errorf("agi: move %s to stasis: %w", c.id, adapter.ErrHangup)
 	case <-timer.C:
 		c.srv.forget(tok)
 		return fmt.Errorf("agi: move %s to stasis: no StasisStart within %v", c.id, c.srv.cfg.HandoverTimeout)
