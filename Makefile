@@ -31,8 +31,9 @@ test-short:
 	$(GO) test -race -short -count=1 $(PKGS)
 
 # The main job: a demo through the shipped example flows.
+# SWITCH=freeswitch tells the same story through FreeSWITCH instead of Asterisk.
 demo: build
-	./scripts/demo.sh $(BIN)
+	./scripts/demo.sh $(BIN) $(if $(SWITCH),--switch=$(SWITCH))
 
 # Micro-benchmarks: VM steps, flow load/compile, durable registrations,
 # ARI and ESL decoding.

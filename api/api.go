@@ -14,11 +14,13 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/callflow/callflow/config"
+	"github.com/callflow/callflow/flowmap"
 	"github.com/callflow/callflow/queue"
 	"github.com/callflow/callflow/store"
 )
@@ -52,7 +54,9 @@ type Options struct {
 	Health func() (ok bool, detail string)
 	// Metrics serves /metrics (nil: 404).
 	Metrics http.Handler
-	Log     *zap.Logger
+	// Flows feeds the wallboard's flow view (nil: no flow view).
+	Flows *flowmap.Board
+	Log   *zap.Logger
 }
 
 // MaxBody is the largest request body accepted.
@@ -65,6 +69,9 @@ type Handler struct {
 	mux     *http.ServeMux
 	token   [sha256.Size]byte
 	hasAuth bool
+	// closing ends the wallboard streams when the server shuts down.
+	closing   chan struct{}
+	closeOnce sync.Once
 }
 
 // route is one entry of the route table.
@@ -113,6 +120,8 @@ func routes() []route {
 		{method: "GET", path: "/v1/queues/{name}", codes: []int{ok200, e401, e404}, h: (*Handler).getQueue},
 		{method: "GET", path: "/v1/events", codes: []int{ok200, e400, e401, e500}, h: (*Handler).listEvents},
 		{method: "GET", path: "/v1/recordings/{name}", codes: []int{ok200, e400, e401, e404, e500}, h: (*Handler).recording},
+		{method: "GET", path: "/v1/wallboard/stream", codes: []int{ok200, e401}, h: (*Handler).wallboardStream},
+		{method: "GET", path: "/v1/wallboard/flows", codes: []int{ok200, e401}, h: (*Handler).wallboardFlows},
 	}
 }
 
@@ -124,7 +133,7 @@ func New(opt Options) (*Handler, error) {
 	if opt.Log == nil {
 		opt.Log = zap.NewNop()
 	}
-	h := &Handler{opt: opt, log: opt.Log, mux: http.NewServeMux()}
+	h := &Handler{opt: opt, log: opt.Log, mux: http.NewServeMux(), closing: make(chan struct{})}
 	if opt.Token != "" {
 		h.token, h.hasAuth = sha256.Sum256([]byte(opt.Token)), true
 	}
@@ -137,6 +146,11 @@ func New(opt Options) (*Handler, error) {
 
 // RequiresToken reports whether a bearer token is configured.
 func (h *Handler) RequiresToken() bool { return h.hasAuth }
+
+// Close ends the open wallboard streams (Serve calls it when the server
+// shuts down: a stream would otherwise hold the shutdown until its
+// timeout).
+func (h *Handler) Close() { h.closeOnce.Do(func() { close(h.closing) }) }
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -242,6 +256,9 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler) error {
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    16 << 10,
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	if ah, ok := h.(*Handler); ok {
+		srv.RegisterOnShutdown(ah.Close)
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }() // ends when Shutdown closes the listener

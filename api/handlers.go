@@ -10,6 +10,7 @@ import (
 
 	"github.com/callflow/callflow/adapter"
 	"github.com/callflow/callflow/flowvm"
+	"github.com/callflow/callflow/media"
 	"github.com/callflow/callflow/queue"
 	"github.com/callflow/callflow/store"
 )
@@ -22,9 +23,6 @@ const (
 	maxANILen      = 32
 	maxPriorityAbs = 1000
 )
-
-// promptSchemes are the media URIs adapter.Prompt defines.
-var promptSchemes = []string{"sound", "recording", "digits", "number", "silence", "tone"}
 
 // callbackJSON is a callback as the API shows it.
 type callbackJSON struct {
@@ -117,16 +115,21 @@ func (b createBody) validate() error {
 		return errf(e422, "invalid_window", "not_after must be after not_before")
 	}
 	for _, m := range b.Media {
-		scheme, rest, ok := strings.Cut(m, ":")
-		known := false
-		for _, s := range promptSchemes {
-			known = known || s == scheme
-		}
-		if !ok || !known || rest == "" || len(m) > maxPromptLen || !printable(m) || strings.ContainsAny(m, " \"'\\") {
-			return errf(e422, "invalid_media", "media %q is not a prompt URI (%s:NAME)", m, strings.Join(promptSchemes, "|"))
+		if len(m) > maxPromptLen {
+			return errf(e422, "invalid_media", "media prompt longer than %d bytes", maxPromptLen)
 		}
 	}
 	return nil
+}
+
+// prompts checks the media with the prompt check the flow loader and the
+// flow run use; the message names every bad prompt and why.
+func (b createBody) prompts() ([]adapter.Prompt, error) {
+	ps, err := media.ParsePrompts(b.Media)
+	if err != nil {
+		return nil, errf(e422, "invalid_media", "media: %v", err)
+	}
+	return ps, nil
 }
 
 func (h *Handler) createCallback(w http.ResponseWriter, r *http.Request) error {
@@ -137,10 +140,11 @@ func (h *Handler) createCallback(w http.ResponseWriter, r *http.Request) error {
 	if err := b.validate(); err != nil {
 		return err
 	}
-	req := queue.CreateRequest{Queue: b.Queue, Number: b.Number, ANI: b.ANI, Priority: b.Priority}
-	for _, m := range b.Media {
-		req.Media = append(req.Media, adapter.Prompt(m))
+	ps, err := b.prompts()
+	if err != nil {
+		return err
 	}
+	req := queue.CreateRequest{Queue: b.Queue, Number: b.Number, ANI: b.ANI, Priority: b.Priority, Media: ps}
 	if b.NotBefore != nil {
 		req.NotBefore = b.NotBefore.UTC()
 	}

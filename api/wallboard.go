@@ -25,7 +25,7 @@ var wallboardCSP = func() string {
 		return "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
 	}
 	return "default-src 'none'; connect-src 'self'; script-src " + hash("script") + "; style-src " + hash("style") +
-		"; form-action 'none'; frame-ancestors 'none'; base-uri 'none'"
+		"; img-src data:; form-action 'none'; frame-ancestors 'none'; base-uri 'none'"
 }()
 
 func (h *Handler) wallboard(w http.ResponseWriter, _ *http.Request) error {

@@ -82,6 +82,9 @@ type AsteriskConfig struct {
 	// credentials.
 	FastAGIListen      string
 	FastAGIAllowRemote bool
+	// RecordingsDir, if set, is Asterisk's recording folder on this host:
+	// recordings are copied from it instead of downloaded over ARI.
+	RecordingsDir string
 }
 
 // FreeSWITCHConfig reaches FreeSWITCH's event socket.
@@ -110,8 +113,12 @@ type FlowsConfig struct {
 // StoreConfig locates the database.
 type StoreConfig struct {
 	// Path of the SQLite file (default "callflow.db", beside the config
-	// file). ":memory:" and "file:" URIs are passed on unchanged.
+	// file). ":memory:" and "file:" URIs are passed on unchanged. Empty
+	// when Postgres is set.
 	Path string
+	// Postgres is the DSN of a PostgreSQL database (postgres: or
+	// postgres_file:); when set it replaces SQLite.
+	Postgres string
 }
 
 // MediaConfig locates the recordings.
@@ -269,6 +276,8 @@ type secretRef struct {
 	path      string
 	dst       func(*Config) *string
 	line, col int
+	// check, when set, validates the value read.
+	check func(string) error
 }
 
 // readSecrets reads every secret file; errors carry the key's position.
@@ -276,6 +285,11 @@ func (c *Config) readSecrets(file string) error {
 	var errs ErrorList
 	for _, s := range c.secrets {
 		v, err := readSecret(s.path)
+		if err == nil && s.check != nil {
+			if cerr := s.check(v); cerr != nil {
+				err = fmt.Errorf("secret file %s: %w", s.path, cerr)
+			}
+		}
 		if err != nil {
 			errs = append(errs, &Error{File: file, Line: s.line, Col: s.col, Msg: err.Error(), Err: err})
 			continue

@@ -16,7 +16,7 @@ import (
 
 const goodYAML = `switch:
   type: asterisk
-  asterisk: {url: "http://127.0.0.1:8088/ari", username: callflow, password: secret, app: callflow}
+  asterisk: {url: "http://127.0.0.1:8088/ari", username: callflow, password: secret, app: callflow, recordings_dir: /var/spool/asterisk/recording}
   freeswitch: {inbound: "127.0.0.1:8021", password: "ClueCon", outbound_listen: "127.0.0.1:8084"}
 flows:
   dir: examples/flows
@@ -90,7 +90,7 @@ func TestParseGoodConfig(t *testing.T) {
 	want := &Config{
 		Switch: SwitchConfig{
 			Type:       Asterisk,
-			Asterisk:   &AsteriskConfig{URL: "http://127.0.0.1:8088/ari", Username: "callflow", Password: "secret", App: "callflow"},
+			Asterisk:   &AsteriskConfig{URL: "http://127.0.0.1:8088/ari", Username: "callflow", Password: "secret", App: "callflow", RecordingsDir: "/var/spool/asterisk/recording"},
 			FreeSWITCH: &FreeSWITCHConfig{Inbound: "127.0.0.1:8021", Password: "ClueCon", OutboundListen: "127.0.0.1:8084"},
 		},
 		Flows: FlowsConfig{Dir: filepath.Join(dir, "examples/flows"), Default: "main", ByDialed: map[string]string{"200": "main", "201": "ivr-offer"}},

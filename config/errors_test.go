@@ -47,6 +47,7 @@ func TestParseErrors(t *testing.T) {
 		{"asterisk password missing", "switch:\n  type: asterisk\n  asterisk: {url: \"http://h/ari\", username: u}\n", "3:14: switch.asterisk: password or password_file is required"},
 		{"password and password_file", "switch:\n  type: asterisk\n  asterisk: {url: \"http://h/ari\", username: u, password: p, password_file: f}\n", "3:76: switch.asterisk: give password or password_file, not both"},
 		{"asterisk app not plain", "switch:\n  type: asterisk\n  asterisk: {url: \"http://h/ari\", username: u, password: p, app: \"a b\"}\n", "3:66: switch.asterisk.app: \"a b\" is not a plain name"},
+		{"asterisk recordings_dir relative", "switch:\n  type: asterisk\n  asterisk: {url: \"http://h/ari\", username: u, password: p, recordings_dir: spool/rec}\n", `3:77: switch.asterisk.recordings_dir: "spool/rec" is not an absolute path`},
 		{"typo in asterisk key", "switch:\n  type: asterisk\n  asterisk: {url: \"http://h/ari\", username: u, password: p, pasword: p}\n", `3:61: unknown key "pasword" in switch.asterisk`},
 		{"freeswitch inbound not host:port", "switch:\n  type: freeswitch\n  freeswitch: {inbound: localhost, password: p}\n", `3:25: switch.freeswitch.inbound: "localhost" is not host:port`},
 		{"freeswitch outbound port", "switch:\n  type: freeswitch\n  freeswitch: {outbound_listen: \":0\", password: p}\n", `3:33: switch.freeswitch.outbound_listen: port "0" is not 1-65535`},

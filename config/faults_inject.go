@@ -11,10 +11,10 @@ import (
 // FaultInjection reports whether this build accepts the faults: section.
 const FaultInjection = true
 
-var faultPoint = regexp.MustCompile(`^(flow|switch|queue|callback)\.[a-z0-9_-]{1,64}$`)
+var faultPoint = regexp.MustCompile(faultPointPattern)
 
 func (d *decoder) faults(c *Config, n ast.Node) {
-	d.fields(n, "faults", map[string]func(ast.Node){
+	d.fields(n, ck("faults"), "faults", map[string]func(ast.Node){
 		"kill_after": func(v ast.Node) {
 			s, ok := d.scalar(v, "faults.kill_after")
 			if !ok {

@@ -38,7 +38,7 @@ func (d *decoder) trunks(c *Config, n ast.Node) {
 		}
 		var t queue.Trunk
 		var dialN ast.Node
-		d.fields(e.value, what, map[string]func(ast.Node){
+		d.fields(e.value, ck("trunks", "*"), what, map[string]func(ast.Node){
 			"dial": func(v ast.Node) { dialN = v; d.str(&t.Dial, what+": dial")(v) },
 		})
 		if dialN == nil {
@@ -124,7 +124,7 @@ func (d *decoder) queue(name string, n ast.Node) (queue.QueueConfig, ast.Node) {
 	q := queue.QueueConfig{Name: name}
 	what := "queue " + name
 	var trunkN ast.Node
-	d.fields(n, what, map[string]func(ast.Node){
+	d.fields(n, ck("queues", "*"), what, map[string]func(ast.Node){
 		"agents": func(v ast.Node) {
 			d.strs(&q.Agents, what+": agents", checkEndpoint)(v)
 			for i, a := range q.Agents {
@@ -188,7 +188,7 @@ func checkEndpoint(s string) error {
 // reference check once every trunk is known).
 func (d *decoder) callback(cb *queue.CallbackPolicy, what string, n ast.Node) ast.Node {
 	var aniN, trunkN ast.Node
-	d.fields(n, what, map[string]func(ast.Node){
+	d.fields(n, ck("queues", "*", "callback"), what, map[string]func(ast.Node){
 		"ani": func(v ast.Node) {
 			aniN = v
 			s, ok := d.scalar(v, what+".ani")
@@ -312,7 +312,7 @@ func parseClock(s string) (int, error) {
 func (d *decoder) window(what string, n ast.Node) *queue.Window {
 	w := &queue.Window{}
 	var tzN, hoursN ast.Node
-	d.fields(n, what, map[string]func(ast.Node){
+	d.fields(n, ck("queues", "*", "callback", "window"), what, map[string]func(ast.Node){
 		"timezone": func(v ast.Node) {
 			tzN = v
 			s, ok := d.scalar(v, what+".timezone")
@@ -350,7 +350,7 @@ func (d *decoder) hours(what string, n ast.Node) (queue.Hours, bool) {
 	var h queue.Hours
 	var daysN, fromN, toN ast.Node
 	ok := true
-	d.fields(n, what, map[string]func(ast.Node){
+	d.fields(n, ck("queues", "*", "callback", "window", "hours", "*"), what, map[string]func(ast.Node){
 		"days": func(v ast.Node) {
 			daysN = v
 			d.list(v, what+".days", func(it ast.Node) {
@@ -412,7 +412,7 @@ func (d *decoder) policy(what string, n ast.Node) phone.Policy {
 	check := func(one phone.Policy) func(string) error {
 		return func(string) error { return one.Validate() }
 	}
-	d.fields(n, what, map[string]func(ast.Node){
+	d.fields(n, ck("queues", "*", "callback", "number_policy"), what, map[string]func(ast.Node){
 		"default_region": func(v ast.Node) {
 			s, ok := d.scalar(v, what+".default_region")
 			if !ok {

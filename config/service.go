@@ -5,8 +5,10 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 
 	"github.com/goccy/go-yaml/ast"
 	"go.uber.org/zap/zapcore"
@@ -28,14 +30,12 @@ func checkPlainName(s string) error {
 // top decodes the file's root mapping.
 func (d *decoder) top(c *Config, n ast.Node) {
 	var switchN ast.Node
-	d.fields(n, "config", map[string]func(ast.Node){
+	d.fields(n, ck(), "config", map[string]func(ast.Node){
 		"switch": func(v ast.Node) { switchN = v; d.switchSection(c, v) },
 		"flows":  func(v ast.Node) { d.flows(c, v) },
-		"store": func(v ast.Node) {
-			d.fields(v, "store", map[string]func(ast.Node){"path": d.path(&c.Store.Path, "store.path")})
-		},
+		"store":  func(v ast.Node) { d.store(c, v) },
 		"media": func(v ast.Node) {
-			d.fields(v, "media", map[string]func(ast.Node){
+			d.fields(v, ck("media"), "media", map[string]func(ast.Node){
 				"dir":  d.path(&c.Media.Dir, "media.dir"),
 				"keep": d.duration(&c.Media.Keep, "media.keep"),
 			})
@@ -100,21 +100,18 @@ func (d *decoder) finishSecret(c *Config, s *secret, section ast.Node, key, what
 func (d *decoder) switchSection(c *Config, n ast.Node) {
 	var typeN, astN, fsN ast.Node
 	var typ string
-	d.fields(n, "switch", map[string]func(ast.Node){
+	d.fields(n, ck("switch"), "switch", map[string]func(ast.Node){
 		"type":       func(v ast.Node) { typeN = v; d.str(&typ, "switch.type")(v) },
 		"asterisk":   func(v ast.Node) { astN = v; d.asterisk(c, v) },
 		"freeswitch": func(v ast.Node) { fsN = v; d.freeswitch(c, v) },
 	})
 	switch SwitchType(typ) {
-	case Asterisk:
-		if astN == nil {
-			d.errorf(typeN, "switch: type asterisk needs an asterisk section (url, username, password)")
+	case Asterisk, FreeSWITCH, Sim:
+		// The section a type needs, from the key table (the schema says the same).
+		sections := map[string]ast.Node{"asterisk": astN, "freeswitch": fsN}
+		if need := ck("switch", "type").needs[typ]; need != "" && sections[need] == nil {
+			d.errorf(typeN, "switch: type %s needs %s %s section (%s)", typ, article(need), need, strings.Join(ck("switch", need).fieldNames(), ", "))
 		}
-	case FreeSWITCH:
-		if fsN == nil {
-			d.errorf(typeN, "switch: type freeswitch needs a freeswitch section (inbound, password, outbound_listen)")
-		}
-	case Sim:
 	default:
 		if typeN == nil {
 			d.errorf(n, "switch.type is required (asterisk, freeswitch or sim)")
@@ -144,9 +141,15 @@ func (d *decoder) asterisk(c *Config, n ast.Node) {
 				d.errorf(v, "switch.asterisk.app: %v", err)
 			}
 		},
+		"recordings_dir": func(v ast.Node) {
+			d.str(&a.RecordingsDir, "switch.asterisk.recordings_dir")(v)
+			if a.RecordingsDir != "" && !filepath.IsAbs(a.RecordingsDir) {
+				d.errorf(v, "switch.asterisk.recordings_dir: %q is not an absolute path (it names Asterisk's recording folder, e.g. /var/spool/asterisk/recording)", a.RecordingsDir)
+			}
+		},
 	}
 	d.secretFields(&pw, "password", "switch.asterisk", fs)
-	d.fields(n, "switch.asterisk", fs)
+	d.fields(n, ck("switch", "asterisk"), "switch.asterisk", fs)
 	if urlN == nil {
 		d.errorf(n, "switch.asterisk.url is required (e.g. http://127.0.0.1:8088/ari)")
 	} else if err := checkARIURL(a.URL); err != nil {
@@ -232,14 +235,14 @@ func (d *decoder) freeswitch(c *Config, n ast.Node) {
 		"outbound_listen": d.hostPort(&f.OutboundListen, "switch.freeswitch.outbound_listen"),
 	}
 	d.secretFields(&pw, "password", "switch.freeswitch", fs)
-	d.fields(n, "switch.freeswitch", fs)
+	d.fields(n, ck("switch", "freeswitch"), "switch.freeswitch", fs)
 	f.Password, f.PasswordFile = pw.value, pw.file
 	d.finishSecret(c, &pw, n, "password", "switch.freeswitch", true, func(c *Config) *string { return &c.Switch.FreeSWITCH.Password })
 	c.Switch.FreeSWITCH = f
 }
 
 func (d *decoder) flows(c *Config, n ast.Node) {
-	d.fields(n, "flows", map[string]func(ast.Node){
+	d.fields(n, ck("flows"), "flows", map[string]func(ast.Node){
 		"dir":     d.path(&c.Flows.Dir, "flows.dir"),
 		"default": d.flowName(&c.Flows.Default, "flows.default"),
 		"by_dialed": func(v ast.Node) {
@@ -285,7 +288,7 @@ func (d *decoder) api(c *Config, n ast.Node) {
 		"allow_remote": func(v ast.Node) { remoteN = v; d.boolean(&c.API.AllowRemote, "api.allow_remote")(v) },
 	}
 	d.secretFields(&tok, "token", "api", fs)
-	d.fields(n, "api", fs)
+	d.fields(n, ck("api"), "api", fs)
 	c.API.Token, c.API.TokenFile = tok.value, tok.file
 	d.finishSecret(c, &tok, n, "token", "api", false, func(c *Config) *string { return &c.API.Token })
 	hasToken := tok.fileN != nil || tok.value != ""
@@ -313,7 +316,7 @@ func IsLoopback(hostport string) bool {
 }
 
 func (d *decoder) log(c *Config, n ast.Node) {
-	d.fields(n, "log", map[string]func(ast.Node){
+	d.fields(n, ck("log"), "log", map[string]func(ast.Node){
 		"level": func(v ast.Node) {
 			s, ok := d.scalar(v, "log.level")
 			if !ok {
@@ -338,4 +341,12 @@ func (d *decoder) log(c *Config, n ast.Node) {
 			c.Log.Format = s
 		},
 	})
+}
+
+// article is "an" before a vowel, else "a".
+func article(word string) string {
+	if strings.ContainsAny(word[:1], "aeiou") {
+		return "an"
+	}
+	return "a"
 }

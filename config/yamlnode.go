@@ -207,19 +207,16 @@ func keyText(k ast.MapKeyNode) string {
 	return ""
 }
 
-// fields decodes a mapping with a fixed set of keys: each present key's
-// (resolved) value goes to its function; unknown keys are errors.
-func (d *decoder) fields(n ast.Node, what string, fs map[string]func(ast.Node)) {
+// fields decodes a mapping with the fixed set of keys of its key table
+// entry k: each present key's (resolved) value goes to its function;
+// unknown keys are errors. fs must handle exactly k's keys.
+func (d *decoder) fields(n ast.Node, k *key, what string, fs map[string]func(ast.Node)) {
+	d.checkHandlers(k, fs)
 	es, _ := d.entries(n, what)
 	for _, e := range es {
 		f, ok := fs[e.key]
 		if !ok {
-			names := make([]string, 0, len(fs))
-			for k := range fs {
-				names = append(names, k)
-			}
-			slices.Sort(names)
-			d.errorf(e.keyN, "unknown key %q in %s (want one of %s)", e.key, what, strings.Join(names, ", "))
+			d.errorf(e.keyN, "unknown key %q in %s (want one of %s)", e.key, what, strings.Join(k.fieldNames(), ", "))
 			continue
 		}
 		if e.value != nil {

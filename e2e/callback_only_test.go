@@ -11,8 +11,10 @@ import (
 // (a) Callback as the only option: a caller from a Czech mobile is never
 // queued; the callback registered for their own number dials the agent
 // first, then the customer with the queue's ANI.
-func TestCallbackOnly(t *testing.T) {
-	r := e2etest.NewRig(t, e2etest.RigOptions{CustomerHold: 2 * time.Second})
+func TestCallbackOnly(t *testing.T) { e2etest.EachSwitch(t, testCallbackOnly) }
+
+func testCallbackOnly(t *testing.T, sw string) {
+	r := e2etest.NewRig(t, e2etest.RigOptions{Switch: sw, CustomerHold: 2 * time.Second})
 	const caller = "+420601111222"
 	run := r.Call(sipptest.Caller{Extension: e2etest.ExtCallbackOnly, From: caller, Events: []sipptest.Step{sipptest.ExpectBye()}})
 	id := r.InboundCall(20*time.Second, 0)

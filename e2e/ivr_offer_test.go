@@ -11,8 +11,10 @@ import (
 // (b) Callback offered in the IVR: the first caller presses 1 and gets a
 // callback without ever entering the queue's bridge; the second presses 2,
 // waits in line and talks to an agent.
-func TestIVROffer(t *testing.T) {
-	r := e2etest.NewRig(t, e2etest.RigOptions{
+func TestIVROffer(t *testing.T) { e2etest.EachSwitch(t, testIVROffer) }
+
+func testIVROffer(t *testing.T, sw string) {
+	r := e2etest.NewRig(t, e2etest.RigOptions{Switch: sw,
 		AgentModes:   []sipptest.Mode{sipptest.Answer, sipptest.Answer},
 		AgentHold:    6 * time.Second,
 		CustomerHold: 2 * time.Second,
@@ -52,14 +54,14 @@ func TestIVROffer(t *testing.T) {
 	// One agent took the callback (called with the queue's ANI), the other
 	// the waiting caller (called with the caller's number).
 	var fromANI, fromCaller int
-	for _, a := range r.Agents {
+	for i, a := range r.Agents {
 		for _, c := range a.Calls() {
 			switch c.From {
 			case e2etest.DefaultANI:
 				fromANI++
 			case callerQ:
 				fromCaller++
-				if "PJSIP/"+a.Name != conn.Text {
+				if r.Svc.Agents[i] != conn.Text {
 					t.Errorf("%s rang for the queued caller, but %s was connected", a.Name, conn.Text)
 				}
 			default:

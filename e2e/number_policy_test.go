@@ -12,8 +12,10 @@ import (
 // (c) Country-specific number validation: a premium-rate number typed by
 // the caller is refused, a Slovak mobile accepted and called back with the
 // queue's ANI; the premium number is never dialled.
-func TestNumberPolicy(t *testing.T) {
-	r := e2etest.NewRig(t, e2etest.RigOptions{CustomerHold: 2 * time.Second})
+func TestNumberPolicy(t *testing.T) { e2etest.EachSwitch(t, testNumberPolicy) }
+
+func testNumberPolicy(t *testing.T, sw string) {
+	r := e2etest.NewRig(t, e2etest.RigOptions{Switch: sw, CustomerHold: 2 * time.Second})
 	const caller, premium, valid = "+420601111222", "900123456", "+421905123456"
 	run := r.Call(sipptest.Caller{Extension: e2etest.ExtNumberPolicy, From: caller, Events: []sipptest.Step{
 		// Each number is typed after its gather prompt (2 s) has ended, the

@@ -15,8 +15,10 @@ import (
 // busy, presses 1, records a message and presses #. When the agent is free,
 // the agent's phone is called first and hears the whisper and the message;
 // only then is the customer dialled, with the queue's ANI.
-func TestVoicemail(t *testing.T) {
-	r := e2etest.NewRig(t, e2etest.RigOptions{
+func TestVoicemail(t *testing.T) { e2etest.EachSwitch(t, testVoicemail) }
+
+func testVoicemail(t *testing.T, sw string) {
+	r := e2etest.NewRig(t, e2etest.RigOptions{Switch: sw,
 		AgentModes:   []sipptest.Mode{sipptest.Busy},
 		CustomerHold: 2 * time.Second,
 	})

@@ -244,6 +244,25 @@ func (c *Conn) Err() error {
 	return c.err
 }
 
+// Connected reports whether the connection is usable now: false while it
+// redials after a loss and once it has ended.
+func (c *Conn) Connected() bool {
+	select {
+	case <-c.done:
+		return false
+	default:
+	}
+	c.mu.Lock()
+	ready := c.ready
+	c.mu.Unlock()
+	select {
+	case <-ready:
+		return true
+	default:
+		return false
+	}
+}
+
 // Faults is the number of slow-consumer faults logged so far.
 func (c *Conn) Faults() int64 { return c.disp.faults.Load() }
 

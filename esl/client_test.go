@@ -198,6 +198,9 @@ func TestTimeoutRedials(t *testing.T) {
 	if err := c.AddFilter(ctx, esl.Filter{Header: "Unique-ID", Value: "abc"}); err != nil {
 		t.Fatal(err)
 	}
+	if !c.Connected() {
+		t.Fatal("Connected false on a fresh connection")
+	}
 	s.StallNext(1)
 	_, err := c.API(ctx, esl.API{Cmd: "status"})
 	if !errors.Is(err, esl.ErrTimeout) {
@@ -211,6 +214,9 @@ func TestTimeoutRedials(t *testing.T) {
 	out, err := c.API(ctx, esl.API{Cmd: "version"})
 	if err != nil || !strings.Contains(out, "Version") {
 		t.Fatalf("after redial: %q %v", out, err)
+	}
+	if !c.Connected() {
+		t.Fatal("Connected false after the redial")
 	}
 	lines := s.ReceivedLines()
 	want := []string{"auth ClueCon", "event plain CHANNEL_ANSWER", "filter Unique-ID abc", "api status",
@@ -235,6 +241,9 @@ func TestExitDisconnect(t *testing.T) {
 	}
 	if !errors.Is(c.Err(), esl.ErrDisconnected) {
 		t.Fatalf("Err %v, want ErrDisconnected", c.Err())
+	}
+	if c.Connected() {
+		t.Fatal("Connected true after the disconnect")
 	}
 	if _, err := c.API(ctx, esl.API{Cmd: "status"}); err == nil {
 		t.Fatal("command after disconnect succeeded")

@@ -117,6 +117,12 @@ func (f *Frame) IsConnectReply() bool {
 // Reader decodes frames from a byte stream.
 type Reader struct {
 	br *bufio.Reader
+	// channelName, when set, is the outbound session's channel name as
+	// the connect reply gave it (decoded). FreeSWITCH writes it raw into
+	// the linger disconnect-notice ("Channel-Name: NAME"), and a SIP
+	// caller's name holds the From user FreeSWITCH unescaped, newlines
+	// included: the notice's header line is read as exactly this name.
+	channelName string
 }
 
 // NewReader returns a Reader on r.
@@ -131,7 +137,7 @@ func NewReader(r io.Reader) *Reader {
 // stream ends cleanly between frames; a stream cut inside a frame is
 // io.ErrUnexpectedEOF.
 func (r *Reader) ReadFrame() (*Frame, error) {
-	hdr, err := readHeaderBlock(r.br, true)
+	hdr, err := readHeaderBlock(r.br, true, r.channelName)
 	if err != nil {
 		return nil, err
 	}
@@ -178,7 +184,7 @@ func unexpected(err error) error {
 // readHeaderBlock reads "Name: value\n" lines up to an empty line. With
 // skipBlank, empty lines before the first header are skipped (a peer may
 // pad between frames).
-func readHeaderBlock(br *bufio.Reader, skipBlank bool) (Headers, error) {
+func readHeaderBlock(br *bufio.Reader, skipBlank bool, channelName string) (Headers, error) {
 	hdr := make(Headers, 0, 8)
 	total := 0
 	for {
@@ -195,6 +201,13 @@ func readHeaderBlock(br *bufio.Reader, skipBlank bool) (Headers, error) {
 		total += len(line)
 		if total > MaxHeaderBytes {
 			return nil, fmt.Errorf("%w: header block over %d bytes", ErrProtocol, MaxHeaderBytes)
+		}
+		if raw, ok, err := rawChannelName(br, line, channelName); ok || err != nil {
+			if err != nil {
+				return nil, err
+			}
+			hdr = append(hdr, Header{Name: "Channel-Name", Value: raw})
+			continue
 		}
 		line = bytes.TrimSuffix(line[:len(line)-1], []byte{'\r'})
 		if len(line) == 0 {
@@ -228,4 +241,27 @@ func truncate(b []byte) string {
 		return string(b[:64]) + "…"
 	}
 	return string(b)
+}
+
+// rawChannelName reads a "Channel-Name: " header line whose value is the
+// known channel name with line breaks in it (see Reader.channelName):
+// line is the part up to the first '\n', the rest is read from br. ok is
+// false when line is not such a header (it is then parsed as usual).
+func rawChannelName(br *bufio.Reader, line []byte, name string) (value string, ok bool, err error) {
+	const prefix = "Channel-Name: "
+	if name == "" || !strings.ContainsAny(name, "\r\n") || !bytes.HasPrefix(line, []byte(prefix)) {
+		return "", false, nil
+	}
+	head := string(line[len(prefix):]) // ends with '\n'
+	if len(head) > len(name) || !strings.HasPrefix(name, head) {
+		return "", false, nil
+	}
+	rest := make([]byte, len(name)-len(head)+1) // the remainder and its '\n'
+	if _, err := io.ReadFull(br, rest); err != nil {
+		return "", true, fmt.Errorf("esl: read channel name: %w", unexpected(err))
+	}
+	if string(rest[:len(rest)-1]) != name[len(head):] || rest[len(rest)-1] != '\n' {
+		return "", true, fmt.Errorf("%w: disconnect notice: Channel-Name is not the session's %q", ErrProtocol, name)
+	}
+	return name, true, nil
 }

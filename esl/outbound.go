@@ -142,6 +142,8 @@ func newSession(ctx context.Context, nc net.Conn, opts ServerOptions) (*Session,
 		return nil, rerr
 	}
 	data := &Event{Format: FormatPlain, Headers: f.Header}
+	// The linger notice carries the channel name raw (see Reader).
+	l.rd.channelName = data.Get("Channel-Name")
 	uuid := data.UniqueID()
 	log := opts.Logger.With(zap.String("uuid", uuid))
 	s := &Session{l: l, log: log, opts: opts, data: data,

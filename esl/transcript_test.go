@@ -64,8 +64,8 @@ func readTranscript(t testing.TB, name string) []block {
 
 func transcripts(t testing.TB) []string {
 	m, err := filepath.Glob(filepath.Join("testdata", "*.txt"))
-	if err != nil || len(m) != 15 {
-		t.Fatalf("want 15 transcripts in testdata, got %d (%v)", len(m), err)
+	if err != nil || len(m) != 17 {
+		t.Fatalf("want 17 transcripts in testdata, got %d (%v)", len(m), err)
 	}
 	for i := range m {
 		m[i] = filepath.Base(m[i])
@@ -80,13 +80,20 @@ func TestDecodeEveryTranscriptFrame(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			var stream bytes.Buffer
 			frames := 0
+			channelName := ""
 			for i, b := range readTranscript(t, name) {
 				if b.sent {
 					continue
 				}
 				frames++
 				stream.Write(b.data)
-				f, err := NewReader(bytes.NewReader(b.data)).ReadFrame()
+				fr := NewReader(bytes.NewReader(b.data))
+				fr.channelName = channelName
+				f, err := fr.ReadFrame()
+				if err == nil && f.IsConnectReply() {
+					// The linger notice carries it raw (outbound-socket-hostile-caller.txt).
+					channelName = f.Header.Get("Channel-Name")
+				}
 				if err != nil {
 					t.Fatalf("frame %d: %v\n%s", i, err, b.data)
 				}
@@ -107,6 +114,7 @@ func TestDecodeEveryTranscriptFrame(t *testing.T) {
 				}
 			}
 			r := NewReader(&stream)
+			r.channelName = channelName
 			for i := 0; i < frames; i++ {
 				if _, err := r.ReadFrame(); err != nil {
 					t.Fatalf("stream frame %d: %v", i, err)

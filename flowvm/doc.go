@@ -106,7 +106,7 @@
 //
 // Parameters:
 //
-//   - prompts (list of templates): prompts instead of the default (may use ${queue.position})
+//   - prompts (list of prompt templates): prompts instead of the default (may use ${queue.position})
 //
 // Exits:
 //
@@ -118,7 +118,7 @@
 //
 // Parameters:
 //
-//   - prompts (list of templates): prompts instead of the default (may use ${queue.ewt})
+//   - prompts (list of prompt templates): prompts instead of the default (may use ${queue.ewt})
 //
 // Exits:
 //
@@ -189,7 +189,7 @@
 //
 // Parameters:
 //
-//   - prompts (list of templates): prompts played before each attempt
+//   - prompts (list of prompt templates): prompts played before each attempt
 //   - min_digits (int, default 1): fewest digits accepted
 //   - max_digits (int, default 20): collection stops at this many digits
 //   - terminator (one of "#", "*", "", default "#"): digit that ends collection early ("" = none)
@@ -245,11 +245,11 @@
 //
 // Parameters:
 //
-//   - prompt (list of templates, required): prompts of the menu
+//   - prompt (list of prompt templates, required): prompts of the menu
 //   - options (map digit → notation id, required): digit → notation id
 //   - timeout (duration, default 5s): wait for the digit after the prompt
 //   - retries (int, default 2): repeats after a wrong digit or silence
-//   - invalid_prompt (list of templates): played after a wrong digit
+//   - invalid_prompt (list of prompt templates): played after a wrong digit
 //
 // Exits:
 //
@@ -263,7 +263,7 @@
 //
 // Parameters:
 //
-//   - prompts (list of templates, required): prompt URIs (sound:, number:, digits:, recording:, silence:, tone:) as templates
+//   - prompts (list of prompt templates, required): prompt URIs (sound:, number:, digits:, recording:, silence:, tone:) as templates
 //   - barge_in (bool, default false): stop at the first digit and store it in digits
 //
 // Exits:
@@ -315,7 +315,7 @@
 //   - number (expression of string): number to call back (default caller.number)
 //   - queue (string): queue (default: the reservation's)
 //   - ani (template): caller ID shown to the customer (default: the queue's)
-//   - media (list of templates): prompts played to the agent first, e.g. [sound:callback-whisper, ${recording}]
+//   - media (list of prompt templates): prompts played to the agent first, e.g. [sound:callback-whisper, ${recording}]
 //   - not_before (expression of duration or int seconds): earliest dial time as an offset from now (duration or seconds)
 //   - not_after (expression of duration or int seconds): latest dial time as an offset from now (duration or seconds)
 //   - priority (int): overrides the entry's priority

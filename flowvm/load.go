@@ -26,8 +26,10 @@ type flowSrc struct {
 	vars     []varDecl
 	nodes    []*nnode
 	byID     map[string]*nnode
-	parsed   bool
-	index    int // in Program.flows
+	// notations is the file's notations mapping, parsed after the other keys.
+	notations ast.Node
+	parsed    bool
+	index     int // in Program.flows
 }
 
 type varDecl struct {
@@ -179,65 +181,28 @@ func (l *loader) parse(f *flowSrc, data []byte) {
 		return
 	}
 	f.parsed = true
-	var notations ast.Node
+	seen := map[string]bool{}
 	for _, kv := range kvs {
-		kp := posOf(f.file, kv.Key)
-		switch k := keyText(kv); k {
-		case "flow":
-			s, ok, _ := scalar(kv.Value)
-			if !ok || s != f.name {
-				l.errs.add(posOf(f.file, kv.Value), "flow name %q does not match the file name %q", s, f.name)
-			}
-		case "start":
-			s, ok, _ := scalar(kv.Value)
-			if !ok || s == "" {
-				l.errs.add(posOf(f.file, kv.Value), "start: want a notation id")
-				continue
-			}
-			f.start, f.startPos = s, posOf(f.file, kv.Value)
-		case "in_queue":
-			b, ok := unwrap(kv.Value).(*ast.BoolNode)
-			if !ok {
-				l.errs.add(posOf(f.file, kv.Value), "in_queue: want true or false")
-				continue
-			}
-			f.inQueue = f.inQueue || b.Value
-		case "description":
-		case "vars":
-			vkvs, ok := mapping(kv.Value)
-			if !ok {
-				l.errs.add(posOf(f.file, kv.Value), "vars: want a mapping of name → literal value")
-				continue
-			}
-			for _, vkv := range vkvs {
-				name, vp := keyText(vkv), posOf(f.file, vkv.Key)
-				if !identRe.MatchString(name) {
-					l.errs.add(vp, "vars: %q is not a variable name", name)
-					continue
-				}
-				val, err := literal(vkv.Value)
-				if err != nil {
-					l.errs.add(posOf(f.file, vkv.Value), "vars: %s: %v", name, err)
-					continue
-				}
-				f.vars = append(f.vars, varDecl{name: name, pos: vp, val: val})
-			}
-		case "notations":
-			notations = kv.Value
-		default:
-			l.errs.add(kp, "unknown key %q (want flow, start, in_queue, description, vars, notations)", k)
+		k := keyText(kv)
+		fk := flowKeyNamed(k)
+		if fk == nil {
+			l.errs.add(posOf(f.file, kv.Key), "unknown key %q (want %s)", k, flowKeyNames())
+			continue
+		}
+		seen[fk.name] = true
+		fk.decode(l, f, kv.Value)
+	}
+	for _, fk := range flowKeys {
+		if fk.required && !seen[fk.name] {
+			l.errs.add(top, "missing %s", fk.name)
 		}
 	}
-	if f.start == "" {
-		l.errs.add(top, "missing start")
-	}
-	if notations == nil {
-		l.errs.add(top, "missing notations")
+	if f.notations == nil {
 		return
 	}
-	nkvs, ok := mapping(notations)
+	nkvs, ok := mapping(f.notations)
 	if !ok {
-		l.errs.add(posOf(f.file, notations), "notations: want a mapping of id → notation")
+		l.errs.add(posOf(f.file, f.notations), "notations: want a mapping of id → notation")
 		return
 	}
 	for _, kv := range nkvs {

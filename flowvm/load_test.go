@@ -99,7 +99,7 @@ notations:
 		{"register on one path without start", map[string]string{"main": `
 start: m
 notations:
-  m: {type: menu, prompt: [x], options: {"1": s, "2": r}}
+  m: {type: menu, prompt: ["sound:x"], options: {"1": s, "2": r}}
   s: {type: start_callback, queue: q, next: r}
   r: {type: register_callback, exits: {registered: bye, duplicate: bye, invalid: bye}}
   bye: {type: hangup}

@@ -13,7 +13,7 @@ var announcePositionSpec = &spec{
 	typ: "announce_position", io: true, blocks: true,
 	doc: "Speaks the caller's position in the queue line: sound:queue-youarenext when first, else " +
 		"sound:queue-thereare, number:N, sound:queue-callswaiting. Says nothing without a queue entry.",
-	params: []param{{name: "prompts", kind: pTemplates, doc: "prompts instead of the default (may use ${queue.position})"}},
+	params: []param{{name: "prompts", kind: pPrompts, doc: "prompts instead of the default (may use ${queue.position})"}},
 	exits:  []exitSpec{{name: "next"}},
 	build: func(_ *compiler, n *nnode) op {
 		o := &announceOp{wait: false}

@@ -15,7 +15,7 @@ var gatherSpec = &spec{
 	doc: "Plays prompts (with barge-in) and collects DTMF digits into `digits` (and `into`). " +
 		"An attempt that collects fewer than min_digits is repeated, up to attempts in all.",
 	params: []param{
-		{name: "prompts", kind: pTemplates, doc: "prompts played before each attempt"},
+		{name: "prompts", kind: pPrompts, doc: "prompts played before each attempt"},
 		{name: "min_digits", kind: pInt, def: 1, min: 1, max: 64, doc: "fewest digits accepted"},
 		{name: "max_digits", kind: pInt, def: 20, min: 1, max: 64, doc: "collection stops at this many digits"},
 		{name: "terminator", kind: pEnum, def: "#", enum: terminators, doc: `digit that ends collection early ("" = none)`},

@@ -14,11 +14,11 @@ var menuSpec = &spec{
 	doc: "Plays a prompt and reads one digit; each option digit is an exit option_<digit>. " +
 		"A wrong digit plays invalid_prompt and asks again, as does silence, up to retries more times.",
 	params: []param{
-		{name: "prompt", kind: pTemplates, required: true, doc: "prompts of the menu"},
+		{name: "prompt", kind: pPrompts, required: true, doc: "prompts of the menu"},
 		{name: "options", kind: pOptions, required: true, doc: "digit → notation id"},
 		{name: "timeout", kind: pDuration, def: 5 * time.Second, doc: "wait for the digit after the prompt"},
 		{name: "retries", kind: pInt, def: 2, min: 0, max: 10, doc: "repeats after a wrong digit or silence"},
-		{name: "invalid_prompt", kind: pTemplates, doc: "played after a wrong digit"},
+		{name: "invalid_prompt", kind: pPrompts, doc: "played after a wrong digit"},
 	},
 	exits: []exitSpec{
 		{name: "invalid", doc: "the last try got a digit that is no option"},

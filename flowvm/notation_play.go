@@ -11,7 +11,7 @@ var playSpec = &spec{
 	typ: "play", io: true, blocks: true,
 	doc: "Plays prompts. With barge_in a digit pressed during them stops the playback and is stored in `digits`.",
 	params: []param{
-		{name: "prompts", kind: pTemplates, required: true, doc: "prompt URIs (sound:, number:, digits:, recording:, silence:, tone:) as templates"},
+		{name: "prompts", kind: pPrompts, required: true, doc: "prompt URIs (sound:, number:, digits:, recording:, silence:, tone:) as templates"},
 		{name: "barge_in", kind: pBool, def: false, doc: "stop at the first digit and store it in digits"},
 	},
 	exits: []exitSpec{{name: "next", doc: "the prompts ended (or a digit stopped them)"}},

@@ -15,7 +15,7 @@ var registerCallbackSpec = &spec{
 		{name: "number", kind: pExpr, want: wantString, doc: "number to call back (default caller.number)"},
 		{name: "queue", kind: pString, doc: "queue (default: the reservation's)"},
 		{name: "ani", kind: pTemplate, doc: "caller ID shown to the customer (default: the queue's)"},
-		{name: "media", kind: pTemplates, doc: "prompts played to the agent first, e.g. [sound:callback-whisper, ${recording}]"},
+		{name: "media", kind: pPrompts, doc: "prompts played to the agent first, e.g. [sound:callback-whisper, ${recording}]"},
 		{name: "not_before", kind: pExpr, want: wantOffset, doc: "earliest dial time as an offset from now (duration or seconds)"},
 		{name: "not_after", kind: pExpr, want: wantOffset, doc: "latest dial time as an offset from now (duration or seconds)"},
 		{name: "priority", kind: pInt, min: 0, max: 1000, doc: "overrides the entry's priority"},

@@ -22,7 +22,7 @@ const (
 	pStringList              // list of strings (a single string is a list of one)
 	pEnumList                // list of enum values
 	pTemplate                // one template: text with ${expr}
-	pTemplates               // list of templates (a single one is a list of one)
+	pPrompts                 // list of prompt templates (a single one is a list of one), checked by media.ParsePrompt
 	pExpr                    // expression with a result type (want)
 	pVar                     // name of a variable the notation assigns
 	pFlow                    // name of another flow (file <name>.yaml)
@@ -35,7 +35,7 @@ const (
 var pkindNames = map[pkind]string{
 	pInt: "int", pDuration: "duration", pBool: "bool", pString: "string", pEnum: "enum",
 	pStringList: "list of strings", pEnumList: "list of enum", pTemplate: "template",
-	pTemplates: "list of templates", pExpr: "expression", pVar: "variable name", pFlow: "flow name",
+	pPrompts: "list of prompt templates", pExpr: "expression", pVar: "variable name", pFlow: "flow name",
 	pNotation: "notation id", pOptions: "map digit → notation id", pConditions: "list of {when, goto}",
 	pAssign: "map variable → expression",
 }
@@ -293,11 +293,13 @@ func (l *loader) decodeParam(n *nnode, p *param, key, v ast.Node) {
 		if ok {
 			n.vals[p.name] = l.parseTemplate(s, posOf(file, v), off)
 		}
-	case pTemplates:
+	case pPrompts:
 		var out []*tmpl
 		for _, e := range list() {
 			if s, off, ok := str(e); ok {
-				out = append(out, l.parseTemplate(s, posOf(file, e), off))
+				t := l.parseTemplate(s, posOf(file, e), off)
+				l.checkPrompt(p.name, t, posOf(file, e))
+				out = append(out, t)
 			}
 		}
 		if len(out) == 0 && p.required {

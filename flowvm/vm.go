@@ -13,6 +13,7 @@ import (
 
 	"github.com/callflow/callflow/adapter"
 	"github.com/callflow/callflow/clock"
+	"github.com/callflow/callflow/media"
 	"github.com/callflow/callflow/trace"
 )
 
@@ -336,9 +337,17 @@ func (r *run) prompts(ts []*tmpl) ([]adapter.Prompt, error) {
 		if err != nil {
 			return nil, err
 		}
-		if s != "" {
-			out = append(out, adapter.Prompt(s))
+		if s == "" {
+			continue // an empty value (${recording} before any recording) plays nothing
 		}
+		// The rendered prompt gets the load-time check (media.ParsePrompt):
+		// a bad one is this notation's error, never sent to a switch or
+		// stored with a callback.
+		p, err := media.ParsePrompt(s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
 	}
 	return out, nil
 }

@@ -202,6 +202,35 @@ notations:
 			wantOps: []string{"answer", "hangup failure"},
 		},
 		{
+			// The media comes from a variable, so only the run time can
+			// check it: the bad prompt is the notation's error, and no
+			// callback is registered with it (the reservation stays open
+			// for the flow to decline).
+			name: "register_callback refuses unplayable media from a variable",
+			flow: `
+start: s
+vars: {m: "number:abc"}
+notations:
+  s: {type: start_callback, queue: support, next: r}
+  r: {type: register_callback, media: ["sound:whisper", "${m}"], exits: {registered: ok, duplicate: d, invalid: d, error: d}}
+  d: {type: decline_callback, next: bye}
+  ok: {type: play, prompts: ["sound:registered"], next: bye}
+  bye: {type: hangup}
+`,
+			want: []string{
+				"start_callback s → next queue=support",
+				"register_callback r → error error=prompt \"number:abc\": number \"abc\" is not an integer",
+				"decline_callback d → next", "hangup bye → end cause=normal",
+			},
+			wantQ: []string{"start support", "decline"},
+		},
+		{
+			name:    "play refuses an unplayable prompt from a variable",
+			flow:    "start: p\nvars: {m: \"foo:bar\"}\nnotations:\n  p: {type: play, prompts: ['${m}']}\n",
+			wantErr: `main.yaml:4:3: prompt "foo:bar": unknown kind "foo" (want one of sound, recording, digits, number, silence, tone)`,
+			wantOps: []string{"hangup failure"},
+		},
+		{
 			name: "dial answered",
 			flow: "start: d\nnotations:\n  d: {type: dial, endpoint: 'PJSIP/${dnis}', caller_id: '+420222', exits: {answered: bye}}\n  bye: {type: hangup}\n",
 			setup: func(c *fakeCall, q *fakeQueues, s *fakeSwitch) {

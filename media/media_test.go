@@ -192,6 +192,25 @@ func TestParsePromptsReportsEveryBadOne(t *testing.T) {
 	}
 }
 
+// TestParseKind: the scheme check the flow loader applies to a templated
+// prompt is the one ParsePrompt applies; every kind ParsePrompt accepts is
+// known, nothing else.
+func TestParseKind(t *testing.T) {
+	for _, k := range kinds {
+		if got, err := ParseKind(string(k)); err != nil || got != k {
+			t.Errorf("ParseKind(%q) = %q, %v", k, got, err)
+		}
+	}
+	for _, s := range []string{"", "foo", "Sound", "sound ", "http", "file"} {
+		if _, err := ParseKind(s); err == nil {
+			t.Errorf("ParseKind(%q) accepted", s)
+		}
+		if _, err := ParsePrompt(s + ":x"); err == nil {
+			t.Errorf("ParsePrompt(%q) accepted", s+":x")
+		}
+	}
+}
+
 func TestStoreWriteAndRead(t *testing.T) {
 	s, clk := newStore(t, 0)
 	ctx := context.Background()

@@ -32,6 +32,10 @@ var kinds = []Kind{Sound, Recorded, Digits, Number, Silence, Tone}
 
 // ParsePrompt validates a prompt URI and returns it as an adapter.Prompt.
 // Leading and trailing spaces are dropped; the scheme is lower case.
+// It is the one check of prompts wherever they enter: flow files at load,
+// prompts a flow renders at run time (play, gather, menu, announcements,
+// register_callback's media), the API's callback media and the config's
+// whisper. Drivers check again through Split before they play.
 //
 //	sound:NAME      NAME is one or more '/'-separated segments of [A-Za-z0-9._-]
 //	                (e.g. sound:hello-world, sound:digits/1), no "..", no leading '/'
@@ -92,13 +96,24 @@ func split(s string) (Kind, string, error) {
 	if !ok {
 		return "", "", fmt.Errorf("prompt %q: want KIND:VALUE with KIND one of %s", s, kindList())
 	}
+	k, err := ParseKind(scheme)
+	if err != nil {
+		return "", "", fmt.Errorf("prompt %q: %w", s, err)
+	}
+	return k, v, nil
+}
+
+// ParseKind checks a prompt's scheme, the part before the colon. The flow
+// loader uses it for a prompt whose value is only known at run time
+// (number:${queue.position}); ParsePrompt checks the whole prompt.
+func ParseKind(scheme string) (Kind, error) {
 	k := Kind(scheme)
 	for _, known := range kinds {
 		if k == known {
-			return k, v, nil
+			return k, nil
 		}
 	}
-	return "", "", fmt.Errorf("prompt %q: unknown kind %q (want one of %s)", s, scheme, kindList())
+	return "", fmt.Errorf("unknown kind %q (want one of %s)", scheme, kindList())
 }
 
 func kindList() string {

@@ -133,7 +133,7 @@ func (e *Engine) CancelCallback(ctx context.Context, id int64) (store.Callback, 
 	e.mu.Lock()
 	var found *entry
 	for _, q := range e.order {
-		for _, en := range q.line {
+		for _, en := range q.line.all() {
 			if en.kind == kindCallback && en.cb.ID == id {
 				found = en
 				break
@@ -148,6 +148,7 @@ func (e *Engine) CancelCallback(ctx context.Context, id int64) (store.Callback, 
 		}
 		// Own the entry while the change is committed: the dispatcher skips it.
 		found.busy = true
+		found.touch()
 	}
 	e.mu.Unlock()
 
@@ -179,8 +180,10 @@ func (e *Engine) CancelCallback(ctx context.Context, id int64) (store.Callback, 
 	upd, err := e.st.Transition(ctx, id, from, store.Cancelled, store.Change{At: e.clk.Now()})
 	e.mu.Lock()
 	found.busy = false
+	found.touch()
 	if err == nil {
 		found.cb = upd
+		found.touch()
 		found.q.remove(found)
 	}
 	e.mu.Unlock()

@@ -55,6 +55,7 @@ func (e *Engine) runCallback(en *entry, ag *agent) {
 		r.log.Error("read attempt log", zap.Error(err))
 		e.mu.Lock()
 		en.busy = false
+		en.touch()
 		e.mu.Unlock()
 		e.freeAgent(ag, 0)
 		return
@@ -102,6 +103,7 @@ func (r *cbRun) setCB(cb store.Callback) {
 	r.cb = cb
 	r.e.mu.Lock()
 	r.en.cb = cb
+	r.en.touch()
 	r.e.mu.Unlock()
 }
 
@@ -146,6 +148,7 @@ func (r *cbRun) interrupt(err error) {
 	r.ag.state = agentBusy
 	r.ag.held++
 	r.en.reconciling = true
+	r.en.touch()
 	r.e.mu.Unlock()
 	rc := &recon{en: r.en, held: []*agent{r.ag}}
 	r.e.clk.Go(func() { r.e.reconcile(rc) })
@@ -207,6 +210,7 @@ func (r *cbRun) finish(from, to store.State, why string, used bool) {
 		r.q.remove(r.en)
 	}
 	r.en.busy = false
+	r.en.touch()
 	r.e.mu.Unlock()
 	r.e.kick()
 }
@@ -244,6 +248,20 @@ func (r *cbRun) agentMedia() []adapter.Prompt {
 	return prompts
 }
 
+// mediaFailed ends a dispatch whose media the agent's leg could not play
+// although the agent stayed on the line (an unplayable prompt, a switch
+// error): playing it again would fail again, so the dispatch counts as a
+// failed customer attempt (retried per retry_on and max_attempts) and the
+// agent is skipped for agent_retry. Requeueing without counting would redial
+// the agent without end.
+func (r *cbRun) mediaFailed(err error, aid int64, agentLeg adapter.Call) {
+	r.log.Warn("media to agent failed", zap.Error(err))
+	r.endLeg(aid, agentLeg, "media_failed", agentLeg.Cause())
+	r.e.emitCB(r.cb, "agent_media_failed", err.Error(), r.attrs("endpoint", r.ag.endpoint))
+	r.e.skipAgent(r.q, r.ag)
+	r.customerFailed("failed")
+}
+
 // agentFirst: dial the agent, play the whisper and media, dial the
 // customer with the callback's ANI, bridge.
 func (r *cbRun) agentFirst() {
@@ -274,10 +292,21 @@ func (r *cbRun) agentFirst() {
 	if media := r.agentMedia(); len(media) > 0 {
 		e.emitCB(r.cb, "media_to_agent", fmt.Sprintf("%d prompts", len(media)), r.attrs())
 		if _, err := agentLeg.Play(r.ctx, media, adapter.PlayOptions{}); err != nil {
-			r.endLeg(aid, agentLeg, "hangup", agentLeg.Cause())
 			r.hangup(agentLeg)
-			e.freeAgent(ag, 0)
-			r.finish(store.Dialing, store.Registered, "agent left during media", false)
+			if r.stopped() {
+				return
+			}
+			if errors.Is(err, adapter.ErrHangup) {
+				r.endLeg(aid, agentLeg, "hangup", agentLeg.Cause())
+				e.freeAgent(ag, 0)
+				r.finish(store.Dialing, store.Registered, "agent left during media", false)
+				return
+			}
+			if errors.Is(err, adapter.ErrClosed) {
+				r.interrupt(err)
+				return
+			}
+			r.mediaFailed(err, aid, agentLeg)
 			return
 		}
 	}
@@ -433,6 +462,15 @@ func (r *cbRun) customerFirst() {
 		e.emitCB(r.cb, "media_to_agent", fmt.Sprintf("%d prompts", len(r.agentMedia())), r.attrs())
 		if _, perr := agentLeg.Play(agCtx, r.agentMedia(), adapter.PlayOptions{}); perr != nil {
 			r.hangup(agentLeg)
+			if !errors.Is(perr, adapter.ErrHangup) && !errors.Is(perr, adapter.ErrClosed) && agCtx.Err() == nil {
+				// The switch refused the media: the customer was reached,
+				// so the attempt counts, and the agent is skipped.
+				cancel(nil)
+				r.hangup(custLeg)
+				r.endLeg(cid, custLeg, "agent_unavailable", adapter.CauseNormal)
+				r.mediaFailed(perr, aid, agentLeg)
+				return
+			}
 			err = perr
 		}
 	}
@@ -501,6 +539,7 @@ func (e *Engine) promote(en *entry) {
 		return
 	}
 	en.cb, en.busy = upd, false
+	en.touch()
 	e.mu.Unlock()
 	e.kick()
 }

@@ -3,6 +3,7 @@ package queue
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -362,5 +363,116 @@ func TestSnapshot(t *testing.T) {
 	}
 	if _, ok := h.eng.Snapshot("nope"); ok {
 		t.Fatal("snapshot of an unknown queue")
+	}
+}
+
+// TestUnplayableAgentMedia: a callback whose media the switch refuses (here
+// number:abc, created through the engine, which does not check media as the
+// API and the flow loader do, as a row stored before those checks would be)
+// must not be redialled without end. Each playback failure to the agent
+// counts as a failed attempt and skips the agent for agent_retry, so the
+// callback ends failed after max_attempts, in both dispatch modes. Before
+// the fix the agent was redialled at once, without an attempt counted; the
+// run is stopped once the dials pass a bound so such a loop fails quickly.
+func TestUnplayableAgentMedia(t *testing.T) {
+	for _, tc := range []struct {
+		mode   Mode
+		stored bool // a row in the store before the engine starts (recovered), else created through the engine
+	}{{AgentFirst, false}, {CustomerFirst, false}, {AgentFirst, true}, {CustomerFirst, true}} {
+		name := string(tc.mode)
+		if tc.stored {
+			name += "/stored"
+		}
+		mode := tc.mode
+		t.Run(name, func(t *testing.T) {
+			sc := &sim.Scenario{
+				Callers:   []sim.Caller{{At: 0, From: "+420601000009"}},
+				Agents:    []sim.Party{{Endpoint: "PJSIP/agent1", AnswerAfter: time.Second, Talk: 10 * time.Second}},
+				Customers: []sim.Party{{Number: "+420601000001", AnswerAfter: time.Second, Talk: 5 * time.Second}},
+			}
+			cfg := baseConfig("PJSIP/agent1")
+			cfg.Queues[0].Callback.Mode = mode
+			cfg.Queues[0].Callback.RetryInterval = 5 * time.Second
+			cfg.Queues[0].AgentRetry = 30 * time.Second
+			var st *store.SQLite
+			if tc.stored {
+				st = openStore(t, filepath.Join(t.TempDir(), "cb.db"))
+				at := simStart.Add(-time.Minute)
+				if _, _, err := st.Register(context.Background(), store.Callback{Queue: "sales", Number: "+420601000001", ANI: queueANI,
+					Media: []string{"number:abc"}, JoinedAt: at, Seq: 1, CreatedAt: at}, true); err != nil {
+					t.Fatal(err)
+				}
+			}
+			h := newHarness(t, cfg, sc, st)
+			create := func(ctx context.Context, c adapter.Call) {
+				if !tc.stored {
+					res, err := h.eng.CreateCallback(ctx, CreateRequest{Queue: "sales", Number: "+420601000001", Media: []adapter.Prompt{"number:abc"}})
+					if err != nil || res.Outcome != flowvm.Registered {
+						t.Errorf("create: %+v %v", res, err)
+					}
+				}
+				_ = c.Hangup(ctx, adapter.CauseNormal)
+			}
+			count := func(kind string) []time.Time {
+				var at []time.Time
+				for _, e := range h.rec.Events() {
+					if e.Call == "cb-1" && e.Source == trace.Callback && e.Kind == kind {
+						at = append(at, e.At)
+					}
+				}
+				return at
+			}
+			// Bound the run: a redial loop is stopped after 20 agent dials.
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			defer func() { cancel(); <-done }()
+			go func() { // ends when the run ends (cancel) or the bound is passed
+				defer close(done)
+				for ctx.Err() == nil {
+					if n := len(count("dialing_agent")); n > 20 {
+						t.Errorf("%d agent dials and counting: the callback is redialled without end", n)
+						cancel()
+						return
+					}
+					time.Sleep(20 * time.Millisecond)
+				}
+			}()
+			h.runCtx(ctx, create, 10*time.Minute)
+			agentDials, failures, custDials := count("dialing_agent"), count("agent_media_failed"), count("dialing_customer")
+			cb := h.callback(1)
+			if cb.State != store.Failed || cb.Attempts != 2 {
+				t.Fatalf("stored %s attempts %d after %d agent dials, want failed after 2 attempts\n%s", cb.State, cb.Attempts, len(agentDials), h.dump())
+			}
+			if len(agentDials) != 2 || len(failures) != 2 {
+				t.Fatalf("%d agent dials, %d media failures, want 2 and 2\n%s", len(agentDials), len(failures), h.dump())
+			}
+			wantCust := 0 // agent-first never reaches the customer
+			if mode == CustomerFirst {
+				wantCust = 2
+			}
+			if len(custDials) != wantCust {
+				t.Fatalf("%d customer dials, want %d\n%s", len(custDials), wantCust, h.dump())
+			}
+			// The agent was skipped for agent_retry after the first failure.
+			if gap := agentDials[1].Sub(failures[0]); gap < cfg.Queues[0].AgentRetry {
+				t.Fatalf("agent dialled again %s after the media failure, want at least agent_retry %s\n%s", gap, cfg.Queues[0].AgentRetry, h.dump())
+			}
+			atts, err := h.st.Attempts(context.Background(), 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			agentLegs := 0
+			for _, a := range atts {
+				if a.Leg == store.LegAgent {
+					agentLegs++
+					if a.Outcome != "media_failed" {
+						t.Fatalf("agent leg %+v, want outcome media_failed", a)
+					}
+				}
+			}
+			if agentLegs != 2 {
+				t.Fatalf("%d agent legs logged, want 2: %+v", agentLegs, atts)
+			}
+		})
 	}
 }

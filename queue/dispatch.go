@@ -9,7 +9,6 @@ import (
 
 	"github.com/callflow/callflow/adapter"
 	"github.com/callflow/callflow/flowvm"
-	"github.com/callflow/callflow/store"
 )
 
 // kick matches free agents with eligible entries and starts the work that
@@ -59,34 +58,17 @@ func (e *Engine) kick() {
 func (e *Engine) planLocked(q *queueState, now time.Time, later func(time.Time)) []func() {
 	var work []func()
 	w := q.cfg.Callback.Window
-	for _, en := range q.line {
-		if en.kind != kindCallback || en.busy {
-			continue
-		}
-		cb := en.cb
-		if !cb.NotAfter.IsZero() {
-			if !now.Before(cb.NotAfter) {
-				en.busy = true
-				work = append(work, func() { e.expire(en) })
-				continue
-			}
-			later(cb.NotAfter)
-		}
-		if cb.State == store.RetryWait {
-			if !now.Before(cb.NextAt) {
-				en.busy = true
-				work = append(work, func() { e.promote(en) })
-			} else {
-				later(cb.NextAt)
-			}
-			continue
-		}
-		if cb.NotBefore.After(now) {
-			later(cb.NotBefore)
-		} else if !w.Open(now) {
-			if t, ok := w.Next(now); ok {
-				later(t)
-			}
+	// Only the callbacks whose deadline or retry time has come are visited;
+	// the line's summaries give the next instant for the rest.
+	for _, en := range q.line.overdue(now) {
+		if cb := en.cb; !cb.NotAfter.IsZero() && !now.Before(cb.NotAfter) {
+			en.busy = true
+			en.touch()
+			work = append(work, func() { e.expire(en) })
+		} else {
+			en.busy = true
+			en.touch()
+			work = append(work, func() { e.promote(en) })
 		}
 	}
 	waiting := false
@@ -102,6 +84,7 @@ func (e *Engine) planLocked(q *queueState, now time.Time, later func(time.Time))
 		}
 		ag.state = agentRinging
 		en.busy = true
+		en.touch()
 		if en.kind == kindCallback {
 			work = append(work, func() { e.runCallback(en, ag) })
 		} else {
@@ -115,33 +98,38 @@ func (e *Engine) planLocked(q *queueState, now time.Time, later func(time.Time))
 			}
 		}
 	}
+	// Wake for the next deadline or retry, and for the next callback to come
+	// due. A callback already due that no agent took waits for an agent to
+	// be freed (which plans again) or, out of hours, for the window to open.
+	if t := q.line.nextWake(); t != never {
+		later(time.Unix(0, t))
+	}
+	if t := q.line.nextDue(); t != never && t > now.UnixNano() {
+		later(time.Unix(0, t))
+	} else if t != never && !w.Open(now) {
+		if next, ok := w.Next(now); ok {
+			later(next)
+		}
+	}
 	return work
 }
 
-// headEligible is the first entry a free agent may take.
+// headEligible is the first entry a free agent may take: nil when none is,
+// or when a reconciling entry comes first (entries behind it wait).
 func (q *queueState) headEligible(now time.Time) *entry {
-	for _, en := range q.line {
-		if en.reconciling {
-			return nil
-		}
-		if en.busy {
-			continue
-		}
-		switch en.kind {
-		case kindLive:
-			if en.w != nil && !en.w.over {
-				return en
-			}
-		case kindCallback:
-			cb := en.cb
-			if cb.State == store.Registered && !cb.NotBefore.After(now) &&
-				(cb.NotAfter.IsZero() || now.Before(cb.NotAfter)) && q.cfg.Callback.Window.Open(now) {
-				return en
-			}
-		}
+	en := q.line.first(now, q.cfg.Callback.Window.Open(now))
+	if en != nil && en.reconciling {
+		en = nil
 	}
-	return nil
+	if lineCheck != nil {
+		lineCheck(q, now, en)
+	}
+	return en
 }
+
+// lineCheck, set by this package's tests, checks every dispatch decision
+// against a walk of the whole line.
+var lineCheck func(q *queueState, now time.Time, got *entry)
 
 // pickAgent chooses a free agent by the queue's strategy.
 func (q *queueState) pickAgent(now time.Time) *agent {
@@ -229,15 +217,18 @@ func (e *Engine) offerLive(en *entry, ag *agent) {
 		e.emitQ(callID, "agent_no_answer", ag.endpoint, map[string]string{"queue": q.cfg.Name, "outcome": outcome(err)})
 		e.mu.Lock()
 		en.busy = false
+		en.touch()
 		e.mu.Unlock()
 		e.skipAgent(q, ag)
 		return
 	}
 	e.mu.Lock()
 	en.busy = false
+	en.touch()
 	w := en.w
 	if en.kind == kindLive && w != nil && !w.over && q.index(en) >= 0 {
 		w.over, w.agentLeg, w.agent = true, leg, ag
+		en.touch()
 		ag.state = agentBusy
 		q.remove(en)
 		e.mu.Unlock()

@@ -10,7 +10,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -82,7 +81,7 @@ var _ flowvm.Queues = (*Engine)(nil)
 type queueState struct {
 	cfg      QueueConfig
 	trunk    *Trunk
-	line     []*entry
+	line     line
 	agents   []*agent
 	rr       int // index of the agent picked last (round robin)
 	holding  adapter.Bridge
@@ -245,6 +244,7 @@ func (e *Engine) Start(ctx context.Context) error {
 		}
 		if cb.State == store.Dialing || cb.State == store.Connected {
 			en.busy, en.reconciling = true, true
+			en.touch()
 			recons = append(recons, &recon{en: en, held: e.holdAgentsLocked(legs[cb.ID])})
 		}
 	}
@@ -292,31 +292,13 @@ func less(a, b *entry) bool {
 	return a.seq < b.seq
 }
 
-func (q *queueState) insert(en *entry) {
-	i := sort.Search(len(q.line), func(i int) bool { return less(en, q.line[i]) })
-	q.line = append(q.line, nil)
-	copy(q.line[i+1:], q.line[i:])
-	q.line[i] = en
-}
+func (q *queueState) insert(en *entry) { q.line.insert(en) }
 
-func (q *queueState) index(en *entry) int {
-	for i, x := range q.line {
-		if x == en {
-			return i
-		}
-	}
-	return -1
-}
+// index is en's 0-based position in the line, -1 when it is not there.
+func (q *queueState) index(en *entry) int { return q.line.index(en) }
 
 // remove takes en out of the line; it reports whether it was there.
-func (q *queueState) remove(en *entry) bool {
-	i := q.index(en)
-	if i < 0 {
-		return false
-	}
-	q.line = append(q.line[:i], q.line[i+1:]...)
-	return true
-}
+func (q *queueState) remove(en *entry) bool { return q.line.remove(en) }
 
 // meanHandle is the mean of the last conversations, HandleTime until one
 // has been measured.
@@ -433,7 +415,7 @@ func (e *Engine) Snapshot(queue string) (QueueSnapshot, bool) {
 	}
 	now := e.clk.Now()
 	s := QueueSnapshot{Name: q.cfg.Name, MeanHandle: q.meanHandle(), Abandons: q.abandons}
-	for i, en := range q.line {
+	for i, en := range q.line.all() {
 		es := EntrySnapshot{Position: i + 1, Kind: en.kind.String(), State: en.kind.String(), Priority: en.priority,
 			JoinedAt: en.joined, EWT: EWT(i+1, s.MeanHandle, len(q.agents))}
 		if en.kind == kindCallback {
@@ -454,4 +436,11 @@ func (e *Engine) Snapshot(queue string) (QueueSnapshot, bool) {
 		s.Agents = append(s.Agents, as)
 	}
 	return s, true
+}
+
+// touch tells en's line that one of its dispatch fields changed (see line).
+func (en *entry) touch() {
+	if en.q != nil {
+		en.q.line.touch(en)
+	}
 }

@@ -80,7 +80,7 @@ func (e *Engine) Enter(ctx context.Context, call adapter.Call, req flowvm.EnterR
 	}
 	revived := en != nil
 	if en == nil {
-		if q.cfg.MaxEntries > 0 && len(q.line) >= q.cfg.MaxEntries {
+		if q.cfg.MaxEntries > 0 && q.line.Len() >= q.cfg.MaxEntries {
 			e.mu.Unlock()
 			e.emitQ(callID, "full", "", map[string]string{"queue": q.cfg.Name})
 			return flowvm.EnterResult{Outcome: flowvm.Full}, nil
@@ -96,10 +96,12 @@ func (e *Engine) Enter(ctx context.Context, call adapter.Call, req flowvm.EnterR
 			zap.String("queue", q.cfg.Name), zap.String("call_id", callID))
 	}
 	en.kind = kindLive
+	en.touch()
 	waitCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	w := &waiter{cancel: cancel}
 	en.w = w
+	en.touch()
 	pos := q.index(en) + 1
 	e.mu.Unlock()
 	text := "joined"
@@ -200,11 +202,13 @@ func (e *Engine) leave(ctx context.Context, en *entry, w *waiter) {
 	}
 	e.mu.Lock()
 	w.over = true
+	en.touch()
 	en.q.remove(en)
 	if e.byCall[en.call.ID()] == en {
 		delete(e.byCall, en.call.ID())
 	}
 	en.w = nil
+	en.touch()
 	e.mu.Unlock()
 	e.kick()
 }
@@ -254,6 +258,7 @@ func (e *Engine) timeout(en *entry, w *waiter) {
 		return
 	}
 	w.over = true
+	en.touch()
 	e.mu.Unlock()
 	w.cancel(errTimeout)
 }
@@ -308,7 +313,7 @@ func (e *Engine) onCallIn(ctx context.Context, q *queueState, number string) *st
 	}
 	e.mu.Lock()
 	var found *entry
-	for _, en := range q.line {
+	for _, en := range q.line.all() {
 		if en.kind == kindCallback && !en.busy && en.cb.Number == res.E164 &&
 			(en.cb.State == store.Registered || en.cb.State == store.RetryWait) {
 			found = en
@@ -320,17 +325,20 @@ func (e *Engine) onCallIn(ctx context.Context, q *queueState, number string) *st
 		return nil
 	}
 	found.busy = true
+	found.touch()
 	cb := found.cb
 	e.mu.Unlock()
 	upd, err := e.st.Transition(ctx, cb.ID, cb.State, store.Cancelled, store.Change{At: e.clk.Now()})
 	e.mu.Lock()
 	found.busy = false
+	found.touch()
 	if err != nil {
 		e.mu.Unlock()
 		e.log.Warn("cancel callback on call-in", zap.String("queue", q.cfg.Name), zap.Int64("callback_id", cb.ID), zap.Error(err))
 		return nil
 	}
 	found.cb = upd
+	found.touch()
 	q.remove(found)
 	e.mu.Unlock()
 	e.emitCB(cb, "cancelled", "caller called in ("+string(pol)+")", nil)

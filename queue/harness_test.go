@@ -93,7 +93,13 @@ func openStore(t *testing.T, path string) *store.SQLite {
 // runs the simulation for at most d of virtual time.
 func (h *harness) run(handler adapter.Handler, d time.Duration) {
 	h.t.Helper()
-	ctx := context.Background()
+	h.runCtx(context.Background(), handler, d)
+}
+
+// runCtx is run with a context: cancelling it ends the simulation early
+// (run then fails the test), so a test can bound a run that loops.
+func (h *harness) runCtx(ctx context.Context, handler adapter.Handler, d time.Duration) {
+	h.t.Helper()
 	if err := h.eng.Start(ctx); err != nil {
 		h.t.Fatalf("start: %v", err)
 	}

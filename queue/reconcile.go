@@ -247,6 +247,7 @@ func (e *Engine) reconcileDialing(ctx context.Context, rc *recon, cb store.Callb
 		"open_legs": strconv.Itoa(len(open)), "live_legs": strconv.Itoa(len(live))})
 	e.mu.Lock()
 	rc.en.cb, rc.en.busy, rc.en.reconciling = upd, false, false
+	rc.en.touch()
 	e.mu.Unlock()
 	e.releaseAgents(rc.held, 0)
 	e.kick()

@@ -51,12 +51,14 @@ func (e *Engine) StartCallback(ctx context.Context, call adapter.Call, queue str
 		return nil
 	case kindHeld:
 		en.kind = kindReserved
+		en.touch()
 	case kindLive:
 		if en.w.over {
 			e.mu.Unlock()
 			return fmt.Errorf("queue %s: start callback: %w", q.cfg.Name, flowvm.ErrAgentConnected)
 		}
 		en.kind = kindReserved
+		en.touch()
 	}
 	w := en.w
 	pos := q.index(en) + 1
@@ -82,8 +84,10 @@ func (e *Engine) DeclineCallback(ctx context.Context, call adapter.Call) error {
 	q, w := en.q, en.w
 	if w == nil {
 		en.kind = kindHeld
+		en.touch()
 	} else {
 		en.kind = kindLive
+		en.touch()
 	}
 	pos := q.index(en) + 1
 	e.mu.Unlock()
@@ -98,6 +102,7 @@ func (e *Engine) DeclineCallback(ctx context.Context, call adapter.Call) error {
 	timedOut := w.timedOut && !w.over
 	if timedOut {
 		w.over = true
+		en.touch()
 	}
 	e.mu.Unlock()
 	if timedOut {
@@ -219,6 +224,7 @@ func (e *Engine) Release(ctx context.Context, call adapter.Call) bool {
 	w := en.w
 	if w != nil {
 		w.released, w.over = true, true
+		en.touch()
 	}
 	e.mu.Unlock()
 	if kind == kindHeld {

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # The main job: one real call through a real Asterisk 22, told as a story.
 #
-#   scripts/demo.sh [CALLFLOW_BINARY] [--sim] [--keep] [-v]
+#   scripts/demo.sh [CALLFLOW_BINARY] [--switch=asterisk|freeswitch] [--sim] [--keep] [-v]
+#
+# --switch=freeswitch (make demo SWITCH=freeswitch) tells the same story
+# through a real FreeSWITCH 1.10 started with deploy/freeswitch instead of
+# Asterisk (installed by scripts/deps.sh through scripts/freeswitch/install.sh).
 #
 # Installs what it needs (scripts/deps.sh: sipp, mmdebstrap; the Asterisk
 # chroot is built by scripts/asterisk/install.sh on first use), then runs
@@ -23,17 +27,19 @@ if [[ $# -gt 0 && $1 != -* ]]; then
   shift
 fi
 sim=0
+switch=asterisk
 demo_args=()
 for a in "$@"; do
   case $a in
     --sim) sim=1 ;;
+    --switch=asterisk | --switch=freeswitch) switch=${a#--switch=} ;;
     --keep | -v) demo_args+=("$a") ;;
     *) echo "demo.sh: unknown option $a" >&2; exit 2 ;;
   esac
 done
 
 if [[ "$(id -u)" != 0 ]]; then
-  echo "demo.sh: the real call needs root (Asterisk runs in a chroot); try: sudo make demo" >&2
+  echo "demo.sh: the real call needs root (Asterisk runs in a chroot, FreeSWITCH is installed system-wide); try: sudo make demo" >&2
   exit 1
 fi
 # Every step logs into $logs; on failure the EXIT trap names the step, shows
@@ -69,9 +75,11 @@ step="installing packages (scripts/deps.sh)"
 steplog="$logs/deps.log"
 ./scripts/deps.sh >"$steplog" 2>&1
 
-step="building the Asterisk chroot (scripts/asterisk/install.sh)"
-steplog="$logs/install.log"
-./scripts/asterisk/install.sh >"$steplog" 2>&1
+if [[ $switch == asterisk ]]; then
+  step="building the Asterisk chroot (scripts/asterisk/install.sh)"
+  steplog="$logs/install.log"
+  ./scripts/asterisk/install.sh >"$steplog" 2>&1
+fi
 
 step="building cmd/demo"
 steplog="$logs/build.log"
@@ -80,9 +88,9 @@ go build -o "$demo/demo" ./cmd/demo >"$steplog" 2>&1
 
 echo "=== A real call: voicemail played to the agent, then the callback"
 echo
-step="running the call (cmd/demo; Asterisk and callflow logs in $logs/run)"
+step="running the call (cmd/demo; $switch and callflow logs in $logs/run)"
 steplog=""
-"$demo/demo" --callflow "$bin" --logs "$logs/run" "${demo_args[@]}"
+"$demo/demo" --callflow "$bin" --switch "$switch" --logs "$logs/run" "${demo_args[@]}"
 
 if [[ $sim == 1 ]]; then
   run() {

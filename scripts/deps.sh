@@ -13,6 +13,10 @@ command -v shellcheck >/dev/null 2>&1 || need+=(shellcheck)
 command -v sipp >/dev/null 2>&1 || need+=(sip-tester)
 command -v gcc >/dev/null 2>&1 || need+=(gcc)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v baresip >/dev/null 2>&1 || need+=(baresip)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"embed"
 	"fmt"
 	"io/fs"
@@ -12,7 +11,10 @@ import (
 	"time"
 )
 
-//go:embed migrations/*.sql
+// migrations/ holds SQLite's migrations, migrations/postgres/ PostgreSQL's:
+// the same versions and names, each in its own SQL.
+//
+//go:embed migrations/*.sql migrations/postgres/*.sql
 var migrationFiles embed.FS
 
 type migration struct {
@@ -21,14 +23,17 @@ type migration struct {
 	sql     string
 }
 
-// migrations reads the embedded NNNN_name.sql files in version order.
-func migrations() ([]migration, error) {
-	entries, err := fs.ReadDir(migrationFiles, "migrations")
+// migrations reads a dialect's embedded NNNN_name.sql files in version order.
+func migrations(d *dialect) ([]migration, error) {
+	entries, err := fs.ReadDir(d.migrations, ".")
 	if err != nil {
 		return nil, fmt.Errorf("store: read migrations: %w", err)
 	}
 	var ms []migration
 	for _, e := range entries {
+		if e.IsDir() {
+			continue
+		}
 		name := e.Name()
 		num, _, ok := strings.Cut(name, "_")
 		if !ok || !strings.HasSuffix(name, ".sql") {
@@ -38,7 +43,7 @@ func migrations() ([]migration, error) {
 		if err != nil || v <= 0 {
 			return nil, fmt.Errorf("store: migration %s: bad version number", name)
 		}
-		body, err := migrationFiles.ReadFile("migrations/" + name)
+		body, err := fs.ReadFile(d.migrations, name)
 		if err != nil {
 			return nil, fmt.Errorf("store: read migration %s: %w", name, err)
 		}
@@ -55,7 +60,7 @@ func migrations() ([]migration, error) {
 
 // LatestVersion is the schema version this program writes.
 func LatestVersion() int {
-	ms, err := migrations()
+	ms, err := migrations(&sqliteDialect)
 	if err != nil {
 		return 0
 	}
@@ -63,9 +68,10 @@ func LatestVersion() int {
 }
 
 // migrate brings the schema up to date in one transaction. It refuses a
-// database whose schema is newer than the embedded migrations.
-func migrate(ctx context.Context, db *sql.DB, now time.Time) (applied int, err error) {
-	ms, err := migrations()
+// database whose schema is newer than the embedded migrations, writing
+// nothing.
+func migrate(ctx context.Context, db *conn, now time.Time) (applied int, err error) {
+	ms, err := migrations(db.d)
 	if err != nil {
 		return 0, err
 	}
@@ -78,10 +84,12 @@ func migrate(ctx context.Context, db *sql.DB, now time.Time) (applied int, err e
 			_ = tx.Rollback()
 		}
 	}()
-	if _, err = tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version    INTEGER PRIMARY KEY,
-		name       TEXT NOT NULL,
-		applied_at TEXT NOT NULL)`); err != nil {
+	if db.d.lockMigrations != "" {
+		if _, err = tx.ExecContext(ctx, db.d.lockMigrations); err != nil {
+			return 0, fmt.Errorf("store: migrate: lock: %w", err)
+		}
+	}
+	if _, err = tx.ExecContext(ctx, db.d.schemaTable); err != nil {
 		return 0, fmt.Errorf("store: migrate: create schema_migrations: %w", err)
 	}
 	var current int

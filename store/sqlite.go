@@ -32,6 +32,11 @@ func parseTime(s sql.NullString) (time.Time, error) {
 	}
 	t, err := time.Parse(timeFormat, s.String)
 	if err != nil {
+		// PostgreSQL's timestamptz comes back through database/sql as
+		// RFC 3339 text.
+		t, err = time.Parse(time.RFC3339Nano, s.String)
+	}
+	if err != nil {
 		return time.Time{}, fmt.Errorf("store: bad time %q: %w", s.String, err)
 	}
 	return t.UTC(), nil
@@ -40,14 +45,18 @@ func parseTime(s sql.NullString) (time.Time, error) {
 // maxBatch bounds how many registrations share one transaction.
 const maxBatch = 256
 
-// SQLite is the SQLite store: WAL journal, synchronous=FULL (every commit is
-// durable), foreign keys on, a busy timeout, embedded migrations.
+// DB is the store on SQLite (OpenSQLite: WAL journal, synchronous=FULL so
+// every commit is durable, foreign keys on, a busy timeout) or on PostgreSQL
+// (OpenPostgres). Both run the same operations through one dialect seam
+// (dialect.go) and embedded, versioned migrations.
 //
 // Registrations use group commit: concurrent Register calls are written in
 // one transaction by a committer goroutine, and each returns after that
-// transaction has committed. The goroutine ends on Close.
-type SQLite struct {
-	db   *sql.DB
+// transaction has committed. SQLite has one committer (one writer at a
+// time); PostgreSQL several, so one batch is filled and sent while another
+// waits for its commit to be flushed. They end on Close.
+type DB struct {
+	db   *conn
 	regs chan *regReq
 	quit chan struct{}
 	done chan struct{}
@@ -56,6 +65,10 @@ type SQLite struct {
 	mu     sync.RWMutex
 	closed bool
 }
+
+// SQLite is the store's name from before it had a second backend; it is
+// the same type as DB, whichever backend it was opened on.
+type SQLite = DB
 
 var (
 	_ Callbacks = (*SQLite)(nil)
@@ -117,17 +130,38 @@ func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
 			return nil, fmt.Errorf("store: open %s: journal mode is %s, want wal", path, mode)
 		}
 	}
-	if _, err := migrate(ctx, db, time.Now()); err != nil {
+	s, err := start(ctx, newConn(db, &sqliteDialect))
+	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	s := &SQLite{
-		db:   db,
+	return s, nil
+}
+
+// start migrates an open database and starts the committer.
+func start(ctx context.Context, c *conn) (*DB, error) {
+	if _, err := migrate(ctx, c, time.Now()); err != nil {
+		return nil, err
+	}
+	s := &DB{
+		db:   c,
 		regs: make(chan *regReq, maxBatch),
 		quit: make(chan struct{}),
 		done: make(chan struct{}),
 	}
-	go s.committer() // ends when Close closes s.quit
+	// Committers end when Close closes s.quit; done closes after the last.
+	var wg sync.WaitGroup
+	for range max(1, c.d.committers) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.committer()
+		}()
+	}
+	go func() { // ends when the committers have
+		wg.Wait()
+		close(s.done)
+	}()
 	return s, nil
 }
 
@@ -145,7 +179,10 @@ func (s *SQLite) Close() error {
 }
 
 // DB exposes the database for read-only reporting (API, tests).
-func (s *SQLite) DB() *sql.DB { return s.db }
+func (s *SQLite) DB() *sql.DB { return s.db.DB }
+
+// Backend names the database engine: "sqlite" or "postgres".
+func (s *SQLite) Backend() string { return s.db.d.name }
 
 // Register implements Callbacks. cb.State is ignored (always registered).
 func (s *SQLite) Register(ctx context.Context, cb Callback, dedupe bool) (Callback, RegisterOutcome, error) {
@@ -173,7 +210,6 @@ func (s *SQLite) Register(ctx context.Context, cb Callback, dedupe bool) (Callba
 
 // committer writes registrations in batches until Close.
 func (s *SQLite) committer() {
-	defer close(s.done)
 	for {
 		var first *regReq
 		select {
@@ -249,23 +285,12 @@ func (s *SQLite) registerTx(reqs []*regReq) (_ []regRes, err error) {
 			_ = tx.Rollback()
 		}
 	}()
-	out := make([]regRes, len(reqs))
-	for i, r := range reqs {
-		if r.dedupe {
-			existing, found, ferr := findOpen(ctx, tx, r.cb.Queue, r.cb.Number)
-			if ferr != nil {
-				return nil, ferr
-			}
-			if found {
-				out[i] = regRes{cb: existing, out: Duplicate}
-				continue
-			}
-		}
-		cb, ierr := insert(ctx, tx, r.cb)
-		if ierr != nil {
-			return nil, ierr
-		}
-		out[i] = regRes{cb: cb, out: Inserted}
+	if err = lockDedupe(ctx, tx, reqs); err != nil {
+		return nil, fmt.Errorf("store: register: lock: %w", err)
+	}
+	out, err := registerBatch(ctx, tx, reqs)
+	if err != nil {
+		return nil, err
 	}
 	if err = tx.Commit(); err != nil {
 		return nil, fmt.Errorf("store: register: commit: %w", err)
@@ -307,32 +332,6 @@ func scanCallback(sc scanner) (Callback, error) {
 		}
 	}
 	return cb, nil
-}
-
-func insert(ctx context.Context, q querier, cb Callback) (Callback, error) {
-	if cb.CreatedAt.IsZero() {
-		cb.CreatedAt = time.Now()
-	}
-	if cb.JoinedAt.IsZero() {
-		cb.JoinedAt = cb.CreatedAt
-	}
-	if cb.Media == nil {
-		cb.Media = []string{}
-	}
-	media, err := json.Marshal(cb.Media)
-	if err != nil {
-		return Callback{}, fmt.Errorf("store: register: media: %w", err)
-	}
-	row := q.QueryRowContext(ctx, `INSERT INTO callbacks (queue, number_e164, ani, media, priority, joined_at, seq, state,
-		attempts, next_at, not_before, not_after, created_at, updated_at, caller_call_id)
-		VALUES (?, ?, ?, ?, ?, ?, ?, 'registered', 0, NULL, ?, ?, ?, ?, ?) RETURNING `+cbColumns,
-		cb.Queue, cb.Number, cb.ANI, string(media), cb.Priority, fmtTime(cb.JoinedAt), cb.Seq,
-		nullTime(cb.NotBefore), nullTime(cb.NotAfter), fmtTime(cb.CreatedAt), fmtTime(cb.CreatedAt), cb.CallerCallID)
-	out, err := scanCallback(row)
-	if err != nil {
-		return Callback{}, fmt.Errorf("store: register %s in %s: %w", cb.Number, cb.Queue, err)
-	}
-	return out, nil
 }
 
 func openStateList() string {

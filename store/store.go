@@ -1,7 +1,7 @@
 // Package store keeps callbacks, their dial attempts and an event log
 // durably. Consumers depend on the narrow interface they need (Callbacks
 // for the queue engine, Events for anything that only appends to the log);
-// SQLite implements both.
+// DB implements both, on SQLite (the default) or PostgreSQL.
 //
 // Every state change is an atomic claim: it succeeds only when the callback
 // is still in the state the caller saw, so two dispatchers can never both

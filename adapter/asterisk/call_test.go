@@ -1,8 +1,11 @@
 package asterisk
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
+	"os"
 	"slices"
 	"testing"
 	"time"
@@ -227,6 +230,19 @@ func TestRecord(t *testing.T) {
 			}
 			if info.Size != r.rec.Size || r.rec.Size <= 44 {
 				t.Errorf("size %d, stored %d", r.rec.Size, info.Size)
+			}
+			// Copied from Asterisk's recording folder, byte for byte.
+			g, _, err := sw.cfg.Media.Open(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			stored, err := io.ReadAll(g)
+			g.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if onAsterisk, err := os.ReadFile(a.RecordingPath(name + ".wav")); err != nil || !bytes.Equal(stored, onAsterisk) {
+				t.Errorf("stored recording differs from %s (%v)", a.RecordingPath(name+".wav"), err)
 			}
 			t.Logf("recorded %v (%d bytes) in %v", r.rec.Duration, r.rec.Size, r.elapsed)
 		})

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -82,6 +83,9 @@ func env(t *testing.T) (*asterisktest.Asterisk, *Switch) {
 		sw, err := New(Config{
 			ARI:   ari.Config{BaseURL: a.ARIURL, User: a.User, Pass: a.Pass, App: a.App, RequestTimeout: 5 * time.Second},
 			Media: shared.store,
+			// Asterisk runs on this host: recordings are copied from its
+			// folder (the e2e tests cover the download over ARI).
+			RecordingsDir: filepath.Dir(a.RecordingPath("x")),
 		}, testLogger())
 		if err != nil {
 			shared.err = err

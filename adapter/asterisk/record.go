@@ -4,8 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -203,9 +207,52 @@ func (c *call) collect(ctx context.Context, rec *adapter.Recording, live ari.Liv
 	return nil
 }
 
-// fetch downloads a stored recording into the media store. Nothing is
-// stored when the download fails.
+// fetch brings a stored recording into the media store: a copy from
+// RecordingsDir when it holds the file, else a download over ARI. Nothing
+// is stored when both fail.
 func (c *call) fetch(ctx context.Context, st *media.Store, name, format string) (int64, error) {
+	if dir := c.sw.cfg.RecordingsDir; dir != "" {
+		n, err := copyRecording(ctx, st, dir, name, format)
+		if err == nil {
+			return n, nil
+		}
+		c.log.Warn("recording not copied from recordings_dir; downloading it over ARI",
+			zap.String("name", name), zap.String("recordings_dir", dir), zap.Error(err))
+	}
+	return c.download(ctx, st, name, format)
+}
+
+// copyRecording copies dir/name.format into the media store.
+func copyRecording(ctx context.Context, st *media.Store, dir, name, format string) (int64, error) {
+	if name == "" || strings.ContainsAny(name+format, "/\\") || strings.HasPrefix(name, ".") {
+		return 0, fmt.Errorf("asterisk: recording name %q is not a plain file name", name)
+	}
+	f, err := os.Open(filepath.Join(dir, name+"."+format))
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	wctx, abandon := context.WithCancel(ctx)
+	defer abandon()
+	w, err := st.Create(wctx, name, format)
+	if err != nil {
+		return 0, fmt.Errorf("asterisk: copy recording %s: %w", name, err)
+	}
+	n, err := io.Copy(w, f)
+	if err != nil {
+		abandon()
+		_ = w.Close() // abandoned: removes the temporary file
+		return 0, fmt.Errorf("asterisk: copy recording %s: %w", name, err)
+	}
+	if err := w.Close(); err != nil {
+		return 0, fmt.Errorf("asterisk: copy recording %s: %w", name, err)
+	}
+	return n, nil
+}
+
+// download fetches a stored recording over ARI into the media store.
+// Nothing is stored when the download fails.
+func (c *call) download(ctx context.Context, st *media.Store, name, format string) (int64, error) {
 	wctx, abandon := context.WithCancel(ctx)
 	defer abandon()
 	w, err := st.Create(wctx, name, format)

@@ -47,6 +47,14 @@ type Config struct {
 	// GET /recordings/stored/{name}/file. Without it recordings stay on
 	// Asterisk only and Recording.Size is 0.
 	Media *media.Store
+	// RecordingsDir, if set, is the folder where this Asterisk stores
+	// recordings (its astspooldir's recording/) as callflow's host sees it,
+	// when both run on one machine. Finished recordings are then copied
+	// from there into Media instead of downloaded over ARI, which spares
+	// Asterisk's HTTP server a request per recording. A recording missing
+	// there is downloaded as without it (and logged), so a wrong folder
+	// costs the saving, never a message.
+	RecordingsDir string
 	// DefaultOriginateTimeout is the ring time when OriginateRequest.Timeout
 	// is 0 (default 30 s).
 	DefaultOriginateTimeout time.Duration

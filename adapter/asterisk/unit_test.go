@@ -1,14 +1,20 @@
 package asterisk
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/callflow/callflow/adapter"
 	"github.com/callflow/callflow/ari"
+	"github.com/callflow/callflow/clock"
+	"github.com/callflow/callflow/media"
 )
 
 func TestMediaURIs(t *testing.T) {
@@ -227,5 +233,44 @@ func TestOriginateNeedsServe(t *testing.T) {
 	_, err = sw.Originate(context.Background(), adapter.OriginateRequest{Endpoint: "PJSIP/agent1"})
 	if !errors.Is(err, adapter.ErrClosed) {
 		t.Errorf("originate before serve: %v, want ErrClosed", err)
+	}
+}
+
+func TestCopyRecording(t *testing.T) {
+	dir := t.TempDir()
+	st, err := media.Open(t.TempDir(), 0, clock.Real{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	audio := bytes.Repeat([]byte{1, 2, 3, 4}, 100)
+	if err := os.WriteFile(filepath.Join(dir, "msg-1.wav"), audio, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	n, err := copyRecording(ctx, st, dir, "msg-1", "wav")
+	if err != nil || n != int64(len(audio)) {
+		t.Fatalf("copy: %d bytes, %v", n, err)
+	}
+	f, _, err := st.Open("msg-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(f)
+	f.Close()
+	if err != nil || !bytes.Equal(got, audio) {
+		t.Fatalf("stored %d bytes (%v), want the file's %d", len(got), err, len(audio))
+	}
+	// A missing file reports not-exist (fetch then downloads over ARI) and
+	// stores nothing.
+	if _, err := copyRecording(ctx, st, dir, "msg-2", "wav"); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("missing file: %v, want not-exist", err)
+	}
+	if _, _, err := st.Open("msg-2"); err == nil {
+		t.Fatal("a missing recording was stored")
+	}
+	for _, name := range []string{"", "../msg-1", "a/b", ".hidden", `a\b`} {
+		if _, err := copyRecording(ctx, st, dir, name, "wav"); err == nil || errors.Is(err, os.ErrNotExist) {
+			t.Errorf("name %q: %v, want a refusal", name, err)
+		}
 	}
 }

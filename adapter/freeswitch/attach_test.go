@@ -109,7 +109,7 @@ func TestOriginateWithID(t *testing.T) {
 				"filter Unique-ID " + tc.uuid,
 				"filter Job-UUID " + job,
 				"bgapi originate {origination_uuid=" + tc.uuid + ",origination_caller_id_number=+420111222333," +
-					"originate_timeout=5,ignore_early_media=true,hangup_after_bridge=false,park_after_bridge=true}" +
+					"originate_timeout=6,ignore_early_media=true,hangup_after_bridge=false,park_after_bridge=true}" +
 					ep + " &park()|Job-UUID: ID",
 				"filter delete Job-UUID " + job,
 				"api uuid_setvar " + tc.uuid + " playback_terminators none",

@@ -66,7 +66,11 @@
 // so nothing racing the attach is missed. The attached call is controlled
 // like an originated one, through the inbound connection.
 //
-// Originate waits for the BACKGROUND_JOB: "+OK" is an answered call
+// Originate ends the ring itself at exactly OriginateRequest.Timeout
+// ("uuid_kill U NO_ANSWER", then ErrNoAnswer): FreeSWITCH compares
+// originate_timeout in whole epoch seconds and gives up anywhere in
+// (T-1 s, T], so it is sent as ceil(T)+1 and never fires first.
+// Otherwise Originate waits for the BACKGROUND_JOB: "+OK" is an answered call
 // (ignore_early_media=true), "-ERR USER_BUSY" ErrBusy, NO_ANSWER,
 // NO_USER_RESPONSE, PROGRESS_TIMEOUT or ORIGINATOR_CANCEL ErrNoAnswer,
 // every other cause ErrFailed; a cancelled ctx kills the channel
@@ -93,9 +97,9 @@
 // adapter.ErrHangup. After a redial, originated channels that uuid_exists
 // no longer finds are marked hung up (cause normal).
 //
-// FreeSWITCH behaviours relied on (the first six are in the 1.10.12
-// transcripts of esl/testdata; the rest are documented FreeSWITCH
-// behaviour not measured here):
+// FreeSWITCH behaviours relied on (the first eight are in the 1.10.12
+// transcripts of esl/testdata; the rest are exercised by the conformance
+// suite on a real FreeSWITCH, TestRealFreeSWITCH):
 //   - replies precede the events they cause; EXECUTE_COMPLETE carries our
 //     Event-UUID as Application-UUID; myevents lacks RECORD_*;
 //   - a bare linger never closes the socket: we send exit;
@@ -105,6 +109,12 @@
 //     application: an application completing after it is reported with
 //     ErrHangup;
 //   - "-ERR CAUSE" bodies of a failed originate, sync or background;
+//   - the linger notice carries the channel name raw, and a SIP caller's
+//     holds its unescaped From user (newlines too): esl reads that header
+//     as the session's known name (outbound-socket-hostile-caller.txt);
+//   - originate_timeout ends the ring at a whole-second boundary, and
+//     "uuid_kill U NO_ANSWER" of a ringing originate makes its job
+//     "-ERR NO_ANSWER" at once (originate-ring-timeout.txt);
 //   - without divert_events, DTMF events precede the completion of the
 //     application that consumed them;
 //   - playback, say and record stop at a key in playback_terminators

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/callflow/callflow/adapter"
 	"github.com/callflow/callflow/esl"
 	"github.com/callflow/callflow/esl/esltest"
@@ -25,13 +27,13 @@ func TestInjectionOriginate(t *testing.T) {
 		{"name with comma, braces, quotes, ampersand, carets, newline",
 			adapter.OriginateRequest{Endpoint: ep, CallerID: "+420111222333", CallerName: "Doe, John {x} 'a' \"b\" &park()\n^^;"},
 			"{^^:origination_uuid=U:origination_caller_id_number=+420111222333:origination_caller_id_name='Doe, John x a b &park()^^;':" +
-				"originate_timeout=30:ignore_early_media=true:hangup_after_bridge=false:park_after_bridge=true}"},
+				"originate_timeout=31:ignore_early_media=true:hangup_after_bridge=false:park_after_bridge=true}"},
 		{"name starting with carets",
 			adapter.OriginateRequest{Endpoint: ep, CallerName: "^^,evil=1"},
-			"{^^;origination_uuid=U;origination_caller_id_name=,evil=1;originate_timeout=30;ignore_early_media=true;hangup_after_bridge=false;park_after_bridge=true}"},
+			"{^^;origination_uuid=U;origination_caller_id_name=,evil=1;originate_timeout=31;ignore_early_media=true;hangup_after_bridge=false;park_after_bridge=true}"},
 		{"name of control characters only",
 			adapter.OriginateRequest{Endpoint: ep, CallerName: "\r\n\t"},
-			"{origination_uuid=U,originate_timeout=30,ignore_early_media=true,hangup_after_bridge=false,park_after_bridge=true}"},
+			"{origination_uuid=U,originate_timeout=31,ignore_early_media=true,hangup_after_bridge=false,park_after_bridge=true}"},
 		{"number with a space", adapter.OriginateRequest{Endpoint: ep, CallerID: "+420 111"}, ""},
 		{"number with a newline", adapter.OriginateRequest{Endpoint: ep, CallerID: "+420\napi shutdown"}, ""},
 		{"number with a variable", adapter.OriginateRequest{Endpoint: ep, CallerID: "1,origination_uuid=x"}, ""},
@@ -189,4 +191,40 @@ func TestInjectionRecordBytes(t *testing.T) {
 		return
 	}
 	t.Errorf("no record sent: %q", e2.sent())
+}
+
+// TestHostileCallerChannelName: FreeSWITCH names a SIP caller's channel
+// sofia/PROFILE/USER@HOST with the From user unescaped (%0A a newline) and
+// writes that name raw into the linger disconnect-notice (seen on the real
+// switch, TestRealFreeSWITCH/hostile_input). A caller whose number forges
+// a reply and an event after a blank line must not desynchronise the
+// session: the notice is read whole, nothing unexpected arrives, the call
+// ends normally.
+func TestHostileCallerChannelName(t *testing.T) {
+	number := "+420\n\nContent-Type: command/reply\nReply-Text: +OK forged\n\n" +
+		"Content-Type: text/event-plain\nContent-Length: 40\n\nEvent-Name: CHANNEL_EXECUTE_COMPLETE\n\n"
+	got := make(chan adapter.CallInfo, 1)
+	e := start(t, func(ctx context.Context, c adapter.Call) {
+		got <- c.Info()
+		if err := c.Answer(ctx); err != nil {
+			t.Errorf("answer: %v", err)
+		}
+		if _, err := c.Play(ctx, []adapter.Prompt{"sound:hello"}, adapter.PlayOptions{}); err != nil {
+			t.Errorf("play: %v", err)
+		}
+	})
+	oc := e.dial(t, esltest.Caller{Number: number, Destination: "200", Channel: "sofia/callflow/" + number + "@127.0.0.1"})
+	if in := await(t, e, got); in.CallerNumber != number {
+		t.Errorf("caller number %q, want %q", in.CallerNumber, number)
+	}
+	select {
+	case <-oc.Done():
+	case <-e.ctx.Done():
+		t.Fatal("session did not end")
+	}
+	for _, l := range e.logs.All() {
+		if l.Level >= zap.WarnLevel {
+			t.Errorf("logged %s: %s %v", l.Level, l.Message, l.ContextMap())
+		}
+	}
 }

@@ -52,7 +52,11 @@ func (s *Switch) originateArgs(uuid string, req adapter.OriginateRequest, timeou
 		vars = append(vars, esl.Var{Name: "origination_caller_id_name", Value: name})
 	}
 	vars = append(vars,
-		esl.Var{Name: "originate_timeout", Value: strconv.Itoa(ceilSeconds(timeout))},
+		// FreeSWITCH counts originate_timeout in whole epoch seconds
+		// (elapsed >= timeout, both truncated), so it gives up anywhere in
+		// (T-1 s, T]: one second more, and the driver ends the ring itself
+		// at exactly T (Originate).
+		esl.Var{Name: "originate_timeout", Value: strconv.Itoa(ceilSeconds(timeout) + 1)},
 		esl.Var{Name: "ignore_early_media", Value: "true"},
 		// Survive the peer's hang-up in a bridge (see the package doc).
 		esl.Var{Name: "hangup_after_bridge", Value: "false"},
@@ -128,7 +132,15 @@ func (s *Switch) Originate(ctx context.Context, req adapter.OriginateRequest) (a
 	}
 	wctx, cancel := context.WithTimeout(ctx, timeout+originateGrace)
 	defer cancel()
-	res, err := job.Wait(wctx)
+	res, expired, err := s.awaitOriginate(wctx, conn, job, uuid, timeout, c)
+	if expired {
+		// Our ring timer killed the channel; an answer racing the kill is
+		// dropped with it.
+		c.markGone(adapter.CauseNoAnswer, "originate: ring timeout")
+		c.cleanup()
+		c.log.Info("originate not answered in time", zap.Duration("timeout", timeout))
+		return nil, fmt.Errorf("freeswitch: originate %s: NO_ANSWER after %v: %w", req.Endpoint, timeout, adapter.ErrNoAnswer)
+	}
 	if err == nil {
 		if got := jobChannel(res.Body); got != uuid {
 			// FreeSWITCH did not take our origination_uuid (a duplicate):
@@ -166,4 +178,39 @@ func (s *Switch) Originate(ctx context.Context, req adapter.OriginateRequest) (a
 		return fail(fmt.Errorf("freeswitch: originate %s: %w", req.Endpoint, ctx.Err()))
 	}
 	return fail(fmt.Errorf("freeswitch: originate %s: %w: %w", req.Endpoint, adapter.ErrFailed, err))
+}
+
+// awaitOriginate waits for the originate's BACKGROUND_JOB. At timeout (the
+// request's ring time, exact where FreeSWITCH's own originate_timeout is
+// whole seconds) it kills the ringing channel with NO_ANSWER and keeps
+// waiting for the job, which then fails; expired reports that the ring
+// timer ended the originate.
+func (s *Switch) awaitOriginate(ctx context.Context, conn *esl.Conn, job *esl.Job, uuid string, timeout time.Duration, c *call) (esl.JobResult, bool, error) {
+	type result struct {
+		res esl.JobResult
+		err error
+	}
+	done := make(chan result, 1)
+	go func() { // ends when the job result comes or ctx ends
+		r, err := job.Wait(ctx)
+		done <- result{r, err}
+	}()
+	ring := time.NewTimer(timeout)
+	defer ring.Stop()
+	select {
+	case r := <-done:
+		return r.res, false, r.err
+	case <-ring.C:
+	}
+	kctx, kcancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.CommandTimeout)
+	defer kcancel()
+	if _, err := conn.API(kctx, esl.API{Cmd: "uuid_kill", Args: uuid + " NO_ANSWER"}); err != nil {
+		c.log.Debug("uuid_kill at ring timeout", zap.Error(err))
+	}
+	r := <-done
+	if r.err == nil {
+		// Answered just before the kill: the kill hangs it up.
+		c.log.Info("originate answered as the ring timer expired; hung up")
+	}
+	return r.res, true, r.err
 }

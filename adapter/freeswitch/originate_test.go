@@ -57,7 +57,7 @@ func TestOriginate(t *testing.T) {
 				"filter Unique-ID " + uuid,
 				"filter Job-UUID " + job,
 				"bgapi originate {origination_uuid=" + uuid + ",origination_caller_id_number=+420111222333," +
-					"origination_caller_id_name='Callflow Queue',originate_timeout=5,ignore_early_media=true," +
+					"origination_caller_id_name='Callflow Queue',originate_timeout=6,ignore_early_media=true," +
 					"hangup_after_bridge=false,park_after_bridge=true}" + ep + " &park()|Job-UUID: ID",
 				"filter delete Job-UUID " + job,
 			}

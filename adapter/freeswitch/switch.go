@@ -163,6 +163,16 @@ func (s *Switch) OutboundAddr() string {
 	return s.addr.String()
 }
 
+// Connected reports whether Serve has its inbound connection up and
+// listens for outbound sessions: false before Ready, while the inbound
+// connection redials (FreeSWITCH restarting) and after Serve ended.
+func (s *Switch) Connected() bool {
+	s.mu.Lock()
+	conn := s.conn
+	s.mu.Unlock()
+	return conn != nil && conn.Connected()
+}
+
 // Faults counts session commands that timed out (each killed its call).
 func (s *Switch) Faults() int64 { return s.faults.Load() }
 

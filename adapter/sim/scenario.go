@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -64,13 +65,10 @@ const (
 	Fail     Behaviour = "fail"      // ErrFailed at once
 )
 
-func (b Behaviour) valid() bool {
-	switch b {
-	case Answer, Busy, NoAnswer, Fail:
-		return true
-	}
-	return false
-}
+// Behaviours lists every behaviour.
+var Behaviours = []Behaviour{Answer, Busy, NoAnswer, Fail}
+
+func (b Behaviour) valid() bool { return slices.Contains(Behaviours, b) }
 
 // Step changes a party's behaviour from At on.
 type Step struct {
@@ -209,44 +207,53 @@ func (p *at[T]) UnmarshalYAML(ctx context.Context, n ast.Node) error {
 	return err
 }
 
+// The raw types are the scenario file's keys: ParseScenario decodes them
+// (unknown keys are errors) and ScenarioJSONSchema reflects them. Tags
+// besides yaml feed the schema: doc describes a key; required marks a key
+// the validator requires; positive marks a duration that must be more than
+// 0; enum:"behaviour" limits a value to the behaviours; pattern is a
+// regular expression a value matches; on a list of parties, require names
+// the keys each item needs and forbid the ones it must not have; nonempty
+// refuses an empty list; without names keys this one cannot be combined
+// with. TestScenarioSchemaMatchesLoader checks them against the validator.
 type rawScenario struct {
-	PromptDuration at[time.Duration]            `yaml:"prompt_duration"`
-	Prompts        map[string]at[time.Duration] `yaml:"prompts"`
-	Callers        []at[rawCaller]              `yaml:"callers"`
-	Agents         []at[rawParty]               `yaml:"agents"`
-	Customers      []at[rawParty]               `yaml:"customers"`
+	PromptDuration at[time.Duration]            `yaml:"prompt_duration" positive:"true" doc:"default length of every prompt (default: the simulator's)"`
+	Prompts        map[string]at[time.Duration] `yaml:"prompts" doc:"length of a prompt by its URI (silence:N plays N seconds)"`
+	Callers        []at[rawCaller]              `yaml:"callers" doc:"inbound calls"`
+	Agents         []at[rawParty]               `yaml:"agents" require:"endpoint" forbid:"number" doc:"agents, matched by exact endpoint"`
+	Customers      []at[rawParty]               `yaml:"customers" require:"number" forbid:"endpoint" doc:"customers called back, matched when the dialled endpoint contains the number"`
 }
 
 type rawDTMF struct {
-	At     at[time.Duration] `yaml:"at"`
-	Digits at[string]        `yaml:"digits"`
+	At     at[time.Duration] `yaml:"at" doc:"when the digits are pressed, after the caller's start"`
+	Digits at[string]        `yaml:"digits" required:"true" pattern:"^[0-9*#ABCD]+$" doc:"digits pressed 250 ms apart (0-9 * # A-D)"`
 }
 
 type rawCaller struct {
-	ID       at[string]        `yaml:"id"`
-	At       at[time.Duration] `yaml:"at"`
-	From     at[string]        `yaml:"from"`
-	Name     at[string]        `yaml:"name"`
-	To       at[string]        `yaml:"to"`
-	Args     []string          `yaml:"args"`
-	DTMF     []rawDTMF         `yaml:"dtmf"`
-	Speak    at[time.Duration] `yaml:"speak"`
-	HangupAt at[time.Duration] `yaml:"hangup_at"`
+	ID       at[string]        `yaml:"id" pattern:"\\S" doc:"caller id (default caller-N)"`
+	At       at[time.Duration] `yaml:"at" doc:"when the call arrives (default 0)"`
+	From     at[string]        `yaml:"from" doc:"caller number"`
+	Name     at[string]        `yaml:"name" doc:"caller name"`
+	To       at[string]        `yaml:"to" doc:"dialled number"`
+	Args     []string          `yaml:"args" doc:"hand-over arguments (the first names the flow)"`
+	DTMF     []rawDTMF         `yaml:"dtmf" doc:"digits the caller presses"`
+	Speak    at[time.Duration] `yaml:"speak" doc:"how long the caller talks when recorded (default: until the terminator, the maximum or hang-up)"`
+	HangupAt at[time.Duration] `yaml:"hangup_at" doc:"when the caller hangs up, after their start (default: when the flow ends the call)"`
 }
 
 type rawStep struct {
-	At        at[time.Duration] `yaml:"at"`
-	Behaviour at[string]        `yaml:"behaviour"`
+	At        at[time.Duration] `yaml:"at" doc:"from when the behaviour holds"`
+	Behaviour at[string]        `yaml:"behaviour" required:"true" enum:"behaviour" doc:"how the party answers from then on"`
 }
 
 type rawParty struct {
-	Endpoint    at[string]        `yaml:"endpoint"`
-	Number      at[string]        `yaml:"number"`
-	AnswerAfter at[time.Duration] `yaml:"answer_after"`
-	Talk        at[time.Duration] `yaml:"talk"`
-	Behaviour   at[string]        `yaml:"behaviour"`
-	Schedule    at[[]rawStep]     `yaml:"schedule"`
-	Attempts    at[[]at[string]]  `yaml:"attempts"`
+	Endpoint    at[string]        `yaml:"endpoint" doc:"an agent's endpoint, e.g. PJSIP/agent1"`
+	Number      at[string]        `yaml:"number" doc:"a customer's number"`
+	AnswerAfter at[time.Duration] `yaml:"answer_after" doc:"how long it rings before answering (default 2s)"`
+	Talk        at[time.Duration] `yaml:"talk" positive:"true" doc:"how long the party talks once bridged (default 30s)"`
+	Behaviour   at[string]        `yaml:"behaviour" enum:"behaviour" doc:"how the party answers (default answer)"`
+	Schedule    at[[]rawStep]     `yaml:"schedule" doc:"behaviour changes in increasing time order"`
+	Attempts    at[[]at[string]]  `yaml:"attempts" enum:"behaviour" nonempty:"true" without:"behaviour,schedule" doc:"behaviour of the n-th call, the last repeating; not with behaviour or schedule"`
 }
 
 type validator struct {

@@ -4,6 +4,7 @@
 //	callflow validate FILE...
 //	callflow simulate --config C --flow F --scenario S [--json] [--max-time D]
 //	callflow graph FILE
+//	callflow schema flow|config|scenario
 //	callflow version
 //
 // main only wires: every subcommand lives in its own file and calls into the
@@ -72,6 +73,7 @@ commands:
   validate FILE...     check flow files; every error as file:line:col: message
   simulate             run a flow against a scenario in the simulator
   graph FILE           print a flow as a Mermaid flowchart
+  schema KIND          print the JSON Schema of flow, config or scenario files
   version              print the version
 
 Run "callflow COMMAND -h" for a command's flags.
@@ -92,6 +94,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdGraph(rest, stdout, stderr)
 	case "serve":
 		return cmdServe(ctx, rest, stdout, stderr)
+	case "schema":
+		return cmdSchema(rest, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "callflow", version)
 		return nil

@@ -1,9 +1,10 @@
-// Command demo places one real call through a real Asterisk 22 and tells
-// what happened: the voicemail experience end to end.
+// Command demo places one real call through a real Asterisk 22 (or, with
+// --switch freeswitch, a real FreeSWITCH 1.10) and tells what happened: the
+// voicemail experience end to end.
 //
-// It starts Asterisk in its chroot (internal/asterisktest), an agent phone
-// that is busy and a customer phone (sipp UAS), and `callflow serve` with
-// the voicemail flow. A sipp caller from +420601111222 waits in queue
+// It starts Asterisk in its chroot (internal/asterisktest) or FreeSWITCH
+// with deploy/freeswitch (internal/fstest), an agent phone that is busy and
+// a customer phone (sipp UAS), and `callflow serve` with the voicemail flow. A sipp caller from +420601111222 waits in queue
 // "support", presses 1, records a short message, presses # and is hung up
 // on after the confirmation. Then the agent becomes available: callflow
 // calls the agent, plays the whisper and the message, and calls the
@@ -11,7 +12,7 @@
 // callflow's trace and what the phones saw. Everything started is stopped
 // again, also on failure and on Ctrl-C.
 //
-//	go run ./cmd/demo [--callflow bin/callflow] [--keep]
+//	go run ./cmd/demo [--callflow bin/callflow] [--switch asterisk|freeswitch] [--keep]
 package main
 
 import (
@@ -29,6 +30,7 @@ import (
 	"github.com/callflow/callflow/clock"
 	"github.com/callflow/callflow/internal/asterisktest"
 	"github.com/callflow/callflow/internal/e2etest"
+	"github.com/callflow/callflow/internal/fstest"
 	"github.com/callflow/callflow/internal/sipptest"
 	"github.com/callflow/callflow/media"
 )
@@ -39,15 +41,20 @@ const (
 	queueName    = "support"
 )
 
-// demoTimeout bounds the whole demo after Asterisk is up.
+// demoTimeout bounds the whole demo after the switch is up.
 const demoTimeout = 3 * time.Minute
 
 func main() {
 	bin := flag.String("callflow", "", "callflow binary to run (default: build ./cmd/callflow)")
 	keep := flag.Bool("keep", false, "keep the service's folder (config, trace, log, store, recording)")
-	verbose := flag.Bool("v", false, "print progress of Asterisk and the phones")
-	logs := flag.String("logs", "", "folder for Asterisk's and callflow's logs, kept on failure (default: a new temporary folder)")
+	verbose := flag.Bool("v", false, "print progress of the switch and the phones")
+	logs := flag.String("logs", "", "folder for the switch's and callflow's logs, kept on failure (default: a new temporary folder)")
+	sw := flag.String("switch", e2etest.Asterisk, "switch to call through: asterisk or freeswitch")
 	flag.Parse()
+	if *sw != e2etest.Asterisk && *sw != e2etest.FreeSWITCH {
+		fmt.Fprintf(os.Stderr, "demo: --switch %q: want asterisk or freeswitch\n", *sw)
+		os.Exit(2)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	owned := *logs == ""
@@ -59,8 +66,8 @@ func main() {
 		}
 		*logs = d
 	}
-	if err := run(ctx, os.Stdout, *bin, *logs, *keep, *verbose); err != nil {
-		fmt.Fprintf(os.Stderr, "demo: %v\ndemo: logs kept in %s (asterisk/asterisk.log, callflow/callflow.log, callflow/trace.txt)\n", err, *logs)
+	if err := run(ctx, os.Stdout, *bin, *logs, *sw, *keep, *verbose); err != nil {
+		fmt.Fprintf(os.Stderr, "demo: %v\ndemo: logs kept in %s (asterisk/asterisk.log or freeswitch/log/freeswitch.log, callflow/callflow.log, callflow/trace.txt)\n", err, *logs)
 		stop()
 		os.Exit(1)
 	}
@@ -78,10 +85,10 @@ type stepError struct {
 func (e *stepError) Error() string { return "FAILED " + e.step + ": " + e.err.Error() }
 func (e *stepError) Unwrap() error { return e.err }
 
-// run is the demo; every deferred step runs on every exit path. Asterisk's
-// run folder is logs/asterisk and the service's folder logs/callflow; an
-// error names the step that failed.
-func run(ctx context.Context, out io.Writer, bin, logs string, keep, verbose bool) (err error) {
+// run is the demo on switch sw; every deferred step runs on every exit
+// path. The switch's run folder is logs/asterisk or logs/freeswitch and the
+// service's folder logs/callflow; an error names the step that failed.
+func run(ctx context.Context, out io.Writer, bin, logs, sw string, keep, verbose bool) (err error) {
 	step := "starting"
 	defer func() {
 		if err != nil {
@@ -94,37 +101,57 @@ func run(ctx context.Context, out io.Writer, bin, logs string, keep, verbose boo
 	}
 	say := func(f string, a ...any) { fmt.Fprintf(out, "demo: "+f+"\n", a...) }
 
-	step = "starting Asterisk"
-	say("starting Asterisk 22 (chroot %s; built on first use)", asterisktest.DefaultRoot)
-	ast, err := asterisktest.Start(ctx, asterisktest.Options{Logf: logf, RunDir: filepath.Join(logs, "asterisk")})
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if serr := ast.Stop(); serr != nil && err == nil {
-			step, err = "stopping Asterisk", serr
+	var pbx *e2etest.PBX
+	if sw == e2etest.FreeSWITCH {
+		step = "starting FreeSWITCH"
+		say("starting FreeSWITCH 1.10 (%s, configuration deploy/freeswitch)", fstest.DefaultBinary)
+		fs, err := fstest.Start(ctx, fstest.Options{Logf: logf, Dir: filepath.Join(logs, "freeswitch")})
+		if err != nil {
+			return err
 		}
-		say("stopped Asterisk")
-	}()
+		defer func() {
+			if serr := fs.Stop(true); serr != nil && err == nil {
+				step, err = "stopping FreeSWITCH", serr
+			}
+			say("stopped FreeSWITCH")
+		}()
+		if pbx, err = e2etest.FreeSWITCHPBX(fs); err != nil {
+			return err
+		}
+	} else {
+		step = "starting Asterisk"
+		say("starting Asterisk 22 (chroot %s; built on first use)", asterisktest.DefaultRoot)
+		ast, err := asterisktest.Start(ctx, asterisktest.Options{Logf: logf, RunDir: filepath.Join(logs, "asterisk")})
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if serr := ast.Stop(); serr != nil && err == nil {
+				step, err = "stopping Asterisk", serr
+			}
+			say("stopped Asterisk")
+		}()
+		pbx = e2etest.AsteriskPBX(ast)
+	}
 	ctx, cancel := context.WithTimeout(ctx, demoTimeout)
 	defer cancel()
 
 	step = "starting the agent phone (sipp)"
-	agent, err := e2etest.StartPhone(ctx, "agent1", sipptest.UASOptions{Port: ast.AgentPorts[0], Mode: sipptest.Busy, Logf: logf})
+	agent, err := e2etest.StartPhone(ctx, "agent1", sipptest.UASOptions{Port: pbx.AgentPorts[0], Mode: sipptest.Busy, Logf: logf})
 	if err != nil {
 		return err
 	}
 	defer agent.Stop()
 	step = "starting the customer phone (sipp)"
-	customer, err := e2etest.StartPhone(ctx, "customer", sipptest.UASOptions{Port: ast.CustomerPort, Mode: sipptest.Answer, Hold: 3 * time.Second, Logf: logf})
+	customer, err := e2etest.StartPhone(ctx, "customer", sipptest.UASOptions{Port: pbx.CustomerPort, Mode: sipptest.Answer, Hold: 3 * time.Second, Logf: logf})
 	if err != nil {
 		return err
 	}
 	defer customer.Stop()
-	say("agent phone PJSIP/agent1 is busy; customer phone answers and talks for 3 s")
+	say("agent phone %s is busy; customer phone answers and talks for 3 s", pbx.AgentEndpoint(1))
 
 	step = "starting callflow serve"
-	svc, err := e2etest.Start(ctx, ast, e2etest.Options{Binary: bin, Agents: 1, Dir: filepath.Join(logs, "callflow"), LogLevel: "warn", Logf: logf})
+	svc, err := e2etest.StartOn(ctx, pbx, e2etest.Options{Binary: bin, Agents: 1, Dir: filepath.Join(logs, "callflow"), LogLevel: "warn", Logf: logf})
 	if err != nil {
 		return err
 	}
@@ -140,7 +167,7 @@ func run(ctx context.Context, out io.Writer, bin, logs string, keep, verbose boo
 
 	step = "placing the call"
 	sc := &scene{ctx: ctx, svc: svc, agent: agent, customer: customer, say: say}
-	if err := sc.play(ast); err != nil {
+	if err := sc.play(pbx); err != nil {
 		fmt.Fprintln(out)
 		fmt.Fprint(out, sc.tell())
 		return fmt.Errorf("%w\n--- callflow log (tail)\n%s", err, svc.LogTail(30))
@@ -163,13 +190,13 @@ type scene struct {
 	events      []e2etest.Event
 }
 
-func (sc *scene) play(ast *asterisktest.Asterisk) error {
+func (sc *scene) play(pbx *e2etest.PBX) error {
 	sc.say("calling extension %s from %s: wait, press 1, speak 6 s, press #", e2etest.ExtVoicemail, callerNumber)
 	call := e2etest.StartCaller(sc.ctx, sipptest.Caller{Extension: e2etest.ExtVoicemail, From: callerNumber, Events: []sipptest.Step{
 		sipptest.Pause(8 * time.Second), sipptest.DTMF("1"),
 		sipptest.Audio(6 * time.Second), sipptest.DTMF("#"),
 		sipptest.ExpectBye(),
-	}}, ast.SIPPort)
+	}}, pbx.SIPPort)
 	defer func() { sc.events, _ = sc.svc.Trace() }()
 
 	reg, err := sc.svc.WaitEvent(sc.ctx, e2etest.Match{Source: "queue", Kind: "registered"})

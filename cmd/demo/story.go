@@ -123,7 +123,9 @@ func sentence(e e2etest.Event, in StoryInput, busy map[string]int, toldBusy map[
 	case "callback media_to_agent":
 		return fmt.Sprintf("played the whisper and the message to the agent (%s)", e.Text)
 	case "callback dialing_customer":
-		num := strings.TrimPrefix(strings.SplitN(e.Text, "@", 2)[0], "PJSIP/")
+		// PJSIP/+420…@customer, sofia/callflow/+420…@127.0.0.1:PORT
+		num := strings.SplitN(e.Text, "@", 2)[0]
+		num = num[strings.LastIndex(num, "/")+1:]
 		s := fmt.Sprintf("dialling the customer %s with caller ID %s", num, a["ani"])
 		if n := len(in.CustomerCalls); n > 0 {
 			c := in.CustomerCalls[n-1]

@@ -12,10 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap"
-
-	"github.com/callflow/callflow/ari"
-	"github.com/callflow/callflow/internal/asterisktest"
 	"github.com/callflow/callflow/internal/e2etest"
 )
 
@@ -78,8 +74,8 @@ func restart(t *testing.T, r *e2etest.Rig) {
 	t.Logf("service restarted in %v", time.Since(t0).Round(time.Millisecond))
 }
 
-// legWatch samples Asterisk's channels and remembers the most channels to
-// the customer trunk that were up at one instant.
+// legWatch samples the switch's channels and remembers the most channels
+// to the customer trunk that were up at one instant.
 type legWatch struct {
 	stop chan struct{}
 	done chan struct{}
@@ -90,14 +86,8 @@ type legWatch struct {
 	errs    int
 }
 
-const customerChannelPrefix = "PJSIP/customer-"
-
-func watchCustomerLegs(t *testing.T, ast *asterisktest.Asterisk) *legWatch {
+func watchCustomerLegs(t *testing.T, pbx *e2etest.PBX) *legWatch {
 	t.Helper()
-	c, err := ari.New(ari.Config{BaseURL: ast.ARIURL, User: ast.User, Pass: ast.Pass, App: "crash-watch", RequestTimeout: 2 * time.Second}, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
 	w := &legWatch{stop: make(chan struct{}), done: make(chan struct{})}
 	// Ends on w.close (registered as a cleanup).
 	go func() {
@@ -111,18 +101,12 @@ func watchCustomerLegs(t *testing.T, ast *asterisktest.Asterisk) *legWatch {
 			case <-tick.C:
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			chs, err := c.ListChannels(ctx)
+			n, err := pbx.CustomerLegs(ctx)
 			cancel()
 			w.mu.Lock()
 			if err != nil {
-				w.errs++ // Asterisk restarting: no sample
+				w.errs++ // the switch restarting: no sample
 			} else {
-				n := 0
-				for _, ch := range chs {
-					if strings.HasPrefix(ch.Name, customerChannelPrefix) {
-						n++
-					}
-				}
 				w.most, w.samples = max(w.most, n), w.samples+1
 			}
 			w.mu.Unlock()

@@ -35,7 +35,9 @@ func endCaller(t *testing.T, run *e2etest.CallRun) {
 // callback event and checks from the phones, Asterisk and the API that the
 // confirmed callback completes exactly once and the customer is never
 // dialled twice for one attempt.
-func TestKillDuringCallback(t *testing.T) {
+func TestKillDuringCallback(t *testing.T) { e2etest.EachSwitch(t, testKillDuringCallback) }
+
+func testKillDuringCallback(t *testing.T, sw string) {
 	tests := []struct {
 		name      string
 		killAfter string
@@ -52,8 +54,8 @@ func TestKillDuringCallback(t *testing.T) {
 	var total tally
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			r := e2etest.NewRig(t, e2etest.RigOptions{Service: faultBuild, CustomerHold: 4 * time.Second})
-			w := watchCustomerLegs(t, r.Ast)
+			r := e2etest.NewRig(t, e2etest.RigOptions{Switch: sw, Service: faultBuild, CustomerHold: 4 * time.Second})
+			w := watchCustomerLegs(t, r.PBX)
 			setFault(t, r, tc.killAfter, 1)
 			run := callIn(r)
 			defer endCaller(t, run)
@@ -82,14 +84,16 @@ func TestKillDuringCallback(t *testing.T) {
 			total.doubleDialled += c.doubleDialled
 		})
 	}
-	total.log(t, "kill -9 total")
+	total.log(t, "kill -9 total on "+sw)
 }
 
 // TestKillBeforeCommit kills the service after start_callback, before
 // register_callback commits: the caller never heard a confirmation, no
 // callback exists and nobody is dialled.
-func TestKillBeforeCommit(t *testing.T) {
-	r := e2etest.NewRig(t, e2etest.RigOptions{Service: faultBuild, CustomerHold: 4 * time.Second})
+func TestKillBeforeCommit(t *testing.T) { e2etest.EachSwitch(t, testKillBeforeCommit) }
+
+func testKillBeforeCommit(t *testing.T, sw string) {
+	r := e2etest.NewRig(t, e2etest.RigOptions{Switch: sw, Service: faultBuild, CustomerHold: 4 * time.Second})
 	setFault(t, r, "flow.start_callback", 1)
 	run := callIn(r)
 	defer endCaller(t, run)
@@ -114,19 +118,21 @@ func TestKillBeforeCommit(t *testing.T) {
 // TestKillWhileCustomerRings kills the service (from the test) while the
 // customer's phone rings: the restarted service hangs that leg up before
 // it dials the customer again, with a new attempt number.
-func TestKillWhileCustomerRings(t *testing.T) {
-	r := e2etest.NewRig(t, e2etest.RigOptions{CustomerHold: 4 * time.Second})
+func TestKillWhileCustomerRings(t *testing.T) { e2etest.EachSwitch(t, testKillWhileCustomerRings) }
+
+func testKillWhileCustomerRings(t *testing.T, sw string) {
+	r := e2etest.NewRig(t, e2etest.RigOptions{Switch: sw, CustomerHold: 4 * time.Second})
 	ctx := r.Ctx(2 * time.Minute)
 	if err := r.Customer.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	p, err := e2etest.StartPhone(ctx, "customer", sipptest.UASOptions{Port: r.Ast.CustomerPort, Mode: sipptest.Answer,
+	p, err := e2etest.StartPhone(ctx, "customer", sipptest.UASOptions{Port: r.PBX.CustomerPort, Mode: sipptest.Answer,
 		RingFor: 10 * time.Second, Hold: 4 * time.Second, Logf: t.Logf})
 	if err != nil {
 		t.Fatal(err)
 	}
 	r.Customer = p
-	w := watchCustomerLegs(t, r.Ast)
+	w := watchCustomerLegs(t, r.PBX)
 	run := callIn(r)
 	defer endCaller(t, run)
 	if _, err := r.Customer.WaitCalls(ctx, 1); err != nil {

@@ -37,6 +37,14 @@ func restartAsterisk(ctx context.Context, a *asterisktest.Asterisk) error {
 	return nil
 }
 
+// restartSwitch restarts the rig's switch.
+func restartSwitch(ctx context.Context, pbx *e2etest.PBX) error {
+	if pbx.Kind == e2etest.FreeSWITCH {
+		return pbx.FS.Restart(ctx)
+	}
+	return restartAsterisk(ctx, pbx.Ast)
+}
+
 // waitHealth polls /healthz until it answers want.
 func waitHealth(t *testing.T, r *e2etest.Rig, want int, d time.Duration) time.Duration {
 	t.Helper()
@@ -52,15 +60,19 @@ func waitHealth(t *testing.T, r *e2etest.Rig, want int, d time.Duration) time.Du
 	}
 }
 
-// TestAsteriskRestart restarts Asterisk while a caller waits in the queue
+// TestSwitchRestart restarts the switch while a caller waits in the queue
 // and two callbacks are pending, the first one ringing the agent (who does
 // not answer): the service reports the outage on /healthz, reconnects and
-// re-syncs (the caller, gone with Asterisk, leaves the line), and every
-// callback is kept and completes once the agent answers again.
-func TestAsteriskRestart(t *testing.T) {
-	r := e2etest.NewRig(t, e2etest.RigOptions{AgentModes: []sipptest.Mode{sipptest.NoAnswer}, CustomerHold: 2 * time.Second})
+// re-syncs (the caller, gone with the switch, leaves the line), and every
+// callback is kept and completes once the agent answers again. Asterisk is
+// stopped and started by its scripts; FreeSWITCH is killed (kill -KILL) and
+// started again on the same ports.
+func TestSwitchRestart(t *testing.T) { e2etest.EachSwitch(t, testSwitchRestart) }
+
+func testSwitchRestart(t *testing.T, sw string) {
+	r := e2etest.NewRig(t, e2etest.RigOptions{Switch: sw, AgentModes: []sipptest.Mode{sipptest.NoAnswer}, CustomerHold: 2 * time.Second})
 	ctx := r.Ctx(3 * time.Minute)
-	w := watchCustomerLegs(t, r.Ast)
+	w := watchCustomerLegs(t, r.PBX)
 	numbers := []string{"+420601111333", "+420601111444"}
 	var ids []int64
 	for _, n := range numbers {
@@ -72,7 +84,7 @@ func TestAsteriskRestart(t *testing.T) {
 	defer endCaller(t, run)
 	live := r.InboundCall(20*time.Second, 0)
 	r.Event(20*time.Second, e2etest.Match{Call: live, Source: "queue", Kind: "joined"})
-	// The agent rings for the first callback when Asterisk goes away.
+	// The agent rings for the first callback when the switch goes away.
 	if _, err := r.Agents[0].WaitCalls(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
@@ -81,21 +93,21 @@ func TestAsteriskRestart(t *testing.T) {
 	}
 	t0 := time.Now()
 	done := make(chan error, 1)
-	go func() { done <- restartAsterisk(ctx, r.Ast) }() // ends with the scripts
+	go func() { done <- restartSwitch(ctx, r.PBX) }() // ends with the switch's start
 	down := waitHealth(t, r, 503, 30*time.Second)
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
 	waitHealth(t, r, 200, 60*time.Second)
-	t.Logf("asterisk restarted: /healthz 503 after %v, 200 again %v after the restart began",
-		down.Round(time.Millisecond), time.Since(t0).Round(time.Millisecond))
+	t.Logf("%s restarted: /healthz 503 after %v, 200 again %v after the restart began",
+		sw, down.Round(time.Millisecond), time.Since(t0).Round(time.Millisecond))
 	for _, id := range ids {
 		cb, err := r.Svc.Callback(ctx, id)
 		if err != nil || !(cb.State == "registered" || cb.State == "dialing" || cb.State == "retry_wait") {
 			t.Fatalf("callback %d after the restart: %+v %v, want it pending", id, cb, err)
 		}
 	}
-	// Re-synced: the caller's channel died with Asterisk, so the caller
+	// Re-synced: the caller's channel died with the switch, so the caller
 	// leaves the line; the callbacks keep their places.
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -113,7 +125,7 @@ func TestAsteriskRestart(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the caller lost with Asterisk is still in the line: %+v (%v)", q, err)
+			t.Fatalf("the caller lost with the switch is still in the line: %+v (%v)", q, err)
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
@@ -132,5 +144,5 @@ func TestAsteriskRestart(t *testing.T) {
 		total.doubleDialled += c.doubleDialled
 	}
 	total.lost = total.registered - total.completed
-	total.log(t, "asterisk restart")
+	total.log(t, sw+" restart")
 }

@@ -215,7 +215,7 @@ func (s *Server) originate(args string) apiResult {
 	return apiResult{wait: func() apiResult {
 		delay := fate.After
 		if fate.Outcome == NoAnswer || fate.Outcome == Ring {
-			delay = timeout
+			delay = s.ringTime(timeout)
 		}
 		t := time.NewTimer(s.scaled(delay))
 		defer t.Stop()

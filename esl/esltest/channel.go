@@ -16,7 +16,7 @@ type Outcome int
 const (
 	Answer   Outcome = iota // answers after Fate.After
 	Busy                    // -ERR USER_BUSY
-	NoAnswer                // rings until originate_timeout (default 60 s), -ERR NO_ANSWER
+	NoAnswer                // rings until originate_timeout (default 60 s; whole seconds, see ringTime), -ERR NO_ANSWER
 	Ring                    // rings until uuid_answer, or NO_ANSWER at originate_timeout
 	Fail                    // -ERR Fate.Cause (default NORMAL_TEMPORARY_FAILURE)
 )

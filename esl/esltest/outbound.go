@@ -18,6 +18,11 @@ type Caller struct {
 	Number      string // caller id number, e.g. "+420111222333"
 	Name        string
 	Destination string // the dialled number (default "7777")
+	// Channel is the channel name (default loopback/DESTINATION-b). A SIP
+	// caller's is sofia/PROFILE/USER@HOST with the From user as
+	// FreeSWITCH unescaped it, %0A as a newline: the linger notice
+	// carries it raw, as FreeSWITCH's does.
+	Channel string
 }
 
 // OutboundCall is a channel this server handed to a socket server.
@@ -49,7 +54,10 @@ func (s *Server) DialOutbound(ctx context.Context, addr string, caller Caller) (
 	vars = append(vars, esl.Header{Name: "current_application_data", Value: addr + " async full"},
 		esl.Header{Name: "current_application", Value: "socket"})
 	s.mu.Lock()
-	ch := s.newChannel(caller.UUID, "loopback/"+caller.Destination+"-b", caller.Destination, "inbound", vars)
+	if caller.Channel == "" {
+		caller.Channel = "loopback/" + caller.Destination + "-b"
+	}
+	ch := s.newChannel(caller.UUID, caller.Channel, caller.Destination, "inbound", vars)
 	s.mu.Unlock()
 	c := s.newConn(nc, ch)
 	c.authed = true

@@ -101,10 +101,11 @@ type Options struct {
 
 // Server is a running ESL test server on 127.0.0.1.
 type Server struct {
-	opts Options
-	ln   net.Listener
-	core string
-	seq  atomic.Int64
+	opts  Options
+	ln    net.Listener
+	core  string
+	seq   atomic.Int64
+	start time.Time // simulated time 0 (see ringTime)
 
 	mu        sync.Mutex // guards everything below and orders event delivery
 	conns     map[*conn]struct{}
@@ -133,7 +134,7 @@ func NewServer(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{opts: opts, ln: ln, core: esl.NewUUID(), conns: map[*conn]struct{}{},
+	s := &Server{opts: opts, ln: ln, core: esl.NewUUID(), start: time.Now(), conns: map[*conn]struct{}{},
 		channels: map[string]*channel{}, endpoints: map[string]Fate{}, closed: make(chan struct{})}
 	s.wg.Add(1)
 	go s.accept() // ends when Close closes the listener
@@ -567,6 +568,23 @@ func atoiDefault(s string, def int) int {
 		n = n*10 + int(r-'0')
 	}
 	return n
+}
+
+// ringTime is how long an unanswered originate rings before
+// originate_timeout ends it (simulated time). FreeSWITCH compares whole
+// epoch seconds (elapsed >= originate_timeout, both truncated), so the ring
+// ends at the first second boundary at least timeout seconds on: anywhere
+// in (timeout-1 s, timeout]. The simulated epoch is the wall clock at the
+// server's start plus the scaled time since (at TimeScale 1, the wall
+// clock itself, as FreeSWITCH's).
+func (s *Server) ringTime(timeout time.Duration) time.Duration {
+	sim := time.Duration(s.start.UnixNano()) + time.Duration(float64(time.Since(s.start))/s.opts.TimeScale)
+	return ringTimeAt(sim, timeout)
+}
+
+// ringTimeAt is the ring time of an originate started at epoch time now.
+func ringTimeAt(now, timeout time.Duration) time.Duration {
+	return timeout - now%time.Second
 }
 
 // scaled converts simulated time to real time.

@@ -78,6 +78,10 @@ type Asterisk struct {
 	Root, RunDir string
 	PID          int
 
+	// SoftphonePassword is the password of the softphone account
+	// (deploy/asterisk/pjsip.conf; not for production).
+	SoftphonePassword string
+
 	// InstallTime and StartTime measure install.sh and start.sh.
 	InstallTime, StartTime time.Duration
 
@@ -165,6 +169,10 @@ func Start(ctx context.Context, opt Options) (*Asterisk, error) {
 		return nil, fmt.Errorf("asterisktest: ari password: %w", err)
 	}
 	a.Pass = hex.EncodeToString(secret)
+	if _, err := rand.Read(secret); err != nil {
+		return nil, fmt.Errorf("asterisktest: softphone password: %w", err)
+	}
+	a.SoftphonePassword = hex.EncodeToString(secret)
 
 	env := os.Environ()
 	for k, v := range a.Vars() {
@@ -207,6 +215,7 @@ func (a *Asterisk) Vars() map[string]string {
 		"RTP_END":       "20000",
 		"AGI_PORT":      strconv.Itoa(a.AGIPort),
 	}
+	v["SOFTPHONE_PASSWORD"] = a.SoftphonePassword
 	for i, p := range a.AgentPorts {
 		v[fmt.Sprintf("AGENT%d_PORT", i+1)] = strconv.Itoa(p)
 	}

@@ -24,7 +24,7 @@ func TestRenderMatchesScript(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := &Asterisk{HTTPPort: 18088, SIPPort: 15070, CustomerPort: 15090, AgentPorts: []int{15081, 15082, 15083, 15084}, Pass: "s3cret&x/y"}
+	a := &Asterisk{HTTPPort: 18088, SIPPort: 15070, CustomerPort: 15090, AgentPorts: []int{15081, 15082, 15083, 15084}, Pass: "s3cret&x/y", SoftphonePassword: "soft-pw"}
 	goDir, shDir := t.TempDir(), t.TempDir()
 	if err := Render(tmpl, goDir, a.Vars()); err != nil {
 		t.Fatal(err)

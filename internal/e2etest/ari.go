@@ -81,3 +81,31 @@ func WaitBridge(ctx context.Context, ast *asterisktest.Asterisk, channel, bridge
 		}
 	}
 }
+
+// ariChannels lists Asterisk's channels (GET /ari/channels).
+func ariChannels(ctx context.Context, ast *asterisktest.Asterisk) ([]Channel, error) {
+	ctx, cancel := context.WithTimeout(ctx, apiTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, ast.ARIURL+"/channels", nil)
+	if err != nil {
+		return nil, fmt.Errorf("e2etest: ari channels: %w", err)
+	}
+	req.SetBasicAuth(ast.User, ast.Pass)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("e2etest: ari channels: %w", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("e2etest: ari channels: read: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("e2etest: ari channels: status %s: %s", resp.Status, body)
+	}
+	var out []Channel
+	if err := json.Unmarshal(body, &out); err != nil {
+		return nil, fmt.Errorf("e2etest: ari channels: decode: %w", err)
+	}
+	return out, nil
+}

@@ -31,6 +31,10 @@ func TestRenderConfigLoads(t *testing.T) {
 			APIListen: "127.0.0.1:18080", Token: "tok", Agents: []string{"PJSIP/agent1", "PJSIP/agent2"},
 			AgentRetry: 3 * time.Second, WrapUp: 2 * time.Second, ANI: "+420111222333", LogLevel: "debug",
 			ByDialed: map[string]string{"300": "voicemail"}, DefaultFlow: "decline"}},
+		{name: "freeswitch", v: ConfigValues{Switch: FreeSWITCH, ESLInbound: "127.0.0.1:18021", ESLPassword: `p"w\d`,
+			OutboundListen: "127.0.0.1:18084", CustomerDial: "sofia/callflow/{e164}@127.0.0.1:15090",
+			FlowsDir: flows, StorePath: filepath.Join(dir, "db"), MediaDir: filepath.Join(dir, "media"),
+			APIListen: "127.0.0.1:18080", Token: "tok", Agents: []string{"sofia/callflow/agent1@127.0.0.1:15091"}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -44,7 +48,13 @@ func TestRenderConfigLoads(t *testing.T) {
 				t.Fatalf("%v\n%s", err, b)
 			}
 			v := tc.v.withDefaults()
-			if cfg.Switch.Asterisk == nil || cfg.Switch.Asterisk.Password != v.ARIPass || cfg.API.Token != v.Token {
+			if v.Switch == FreeSWITCH {
+				f := cfg.Switch.FreeSWITCH
+				if cfg.Switch.Type != config.FreeSWITCH || f == nil || f.Password != v.ESLPassword || f.Inbound != v.ESLInbound ||
+					f.OutboundListen != v.OutboundListen || cfg.Queue.Trunks["customer"].Dial != v.CustomerDial {
+					t.Errorf("switch %+v freeswitch %+v: not rendered as given", cfg.Switch, f)
+				}
+			} else if cfg.Switch.Asterisk == nil || cfg.Switch.Asterisk.Password != v.ARIPass || cfg.API.Token != v.Token {
 				t.Errorf("asterisk %+v token %q: secrets not rendered as given", cfg.Switch.Asterisk, cfg.API.Token)
 			}
 			if len(cfg.Queue.Queues) != 1 {

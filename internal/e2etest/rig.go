@@ -47,6 +47,9 @@ func (r *CallRun) Wait(d time.Duration) (sipptest.Result, error) {
 
 // RigOptions configure NewRig.
 type RigOptions struct {
+	// Switch is the switch the rig runs on: Asterisk (default) or
+	// FreeSWITCH.
+	Switch  string
 	Service Options
 	// AgentModes is the mode of each agent's phone, agent1 first; its
 	// length is the number of agents (default one answering agent).
@@ -58,37 +61,41 @@ type RigOptions struct {
 	CustomerHold time.Duration
 }
 
-// Rig is one test's set-up: the shared Asterisk, a callflow service of its
-// own, a phone per agent and the customers' phone.
+// Rig is one test's set-up: a switch (Asterisk or FreeSWITCH), a callflow
+// service of its own, a phone per agent and the customers' phone.
 type Rig struct {
-	T        testing.TB
+	T   testing.TB
+	PBX *PBX
+	// Ast is the Asterisk when the rig runs on Asterisk, else nil.
 	Ast      *asterisktest.Asterisk
 	Svc      *Service
 	Agents   []*Phone
 	Customer *Phone
 }
 
-// NewRig requires Asterisk (asterisktest.Require: fails when it cannot run,
-// skipped only on CALLFLOW_SKIP_ASTERISK=1), starts the phones and the service, and
+// NewRig requires the switch (RequirePBX: Asterisk fails when it cannot
+// run, skipped only on CALLFLOW_SKIP_ASTERISK=1; FreeSWITCH skipped when not
+// installed, outside CI only), starts the phones and the service, and
 // stops everything in t.Cleanup. When the test failed, the cleanup logs the
 // trace, the service's log and the phones' SIP logs.
 func NewRig(t testing.TB, opt RigOptions) *Rig {
 	t.Helper()
-	ast := asterisktest.Require(t)
-	r := &Rig{T: t, Ast: ast}
+	pbx := RequirePBX(t, opt.Switch)
+	ast := pbx.Ast
+	r := &Rig{T: t, PBX: pbx, Ast: ast}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	modes := opt.AgentModes
 	if len(modes) == 0 {
 		modes = []sipptest.Mode{sipptest.Answer}
 	}
-	if len(modes) > len(ast.AgentPorts) {
-		t.Fatalf("e2etest: %d agents, Asterisk has %d", len(modes), len(ast.AgentPorts))
+	if len(modes) > len(pbx.AgentPorts) {
+		t.Fatalf("e2etest: %d agents, the switch has %d", len(modes), len(pbx.AgentPorts))
 	}
 	t.Cleanup(r.cleanup)
 	for i, m := range modes {
 		p, err := StartPhone(ctx, "agent"+strconv.Itoa(i+1), sipptest.UASOptions{
-			Port: ast.AgentPorts[i], Mode: m, Hold: opt.AgentHold, Logf: t.Logf,
+			Port: pbx.AgentPorts[i], Mode: m, Hold: opt.AgentHold, Logf: t.Logf,
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -96,7 +103,7 @@ func NewRig(t testing.TB, opt RigOptions) *Rig {
 		r.Agents = append(r.Agents, p)
 	}
 	p, err := StartPhone(ctx, "customer", sipptest.UASOptions{
-		Port: ast.CustomerPort, Mode: opt.CustomerMode, Hold: opt.CustomerHold, Logf: t.Logf,
+		Port: pbx.CustomerPort, Mode: opt.CustomerMode, Hold: opt.CustomerHold, Logf: t.Logf,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -107,7 +114,7 @@ func NewRig(t testing.TB, opt RigOptions) *Rig {
 	if so.Logf == nil {
 		so.Logf = t.Logf
 	}
-	if r.Svc, err = Start(ctx, ast, so); err != nil {
+	if r.Svc, err = StartOn(ctx, pbx, so); err != nil {
 		t.Fatal(err)
 	}
 	return r
@@ -137,10 +144,10 @@ func (r *Rig) cleanup() {
 	}
 }
 
-// Call starts a caller against the rig's Asterisk; the run is bounded by
+// Call starts a caller against the rig's switch; the run is bounded by
 // sipp's own timeout.
 func (r *Rig) Call(c sipptest.Caller) *CallRun {
-	return StartCaller(context.Background(), c, r.Ast.SIPPort)
+	return StartCaller(context.Background(), c, r.PBX.SIPPort)
 }
 
 // Finish waits for a caller and fails the test when sipp reports a

@@ -129,14 +129,22 @@ type Service struct {
 // Start renders the configuration for ast, starts callflow serve and waits
 // until its API reports the switch connected. The caller must call Stop.
 func Start(ctx context.Context, ast *asterisktest.Asterisk, opt Options) (*Service, error) {
+	return StartOn(ctx, AsteriskPBX(ast), opt)
+}
+
+// StartOn is Start on either switch: the configuration is rendered with
+// switch type asterisk (ARI of pbx.Ast) or freeswitch (event socket of
+// pbx.FS, callflow listening at its socket hand-off address), the agents
+// and the customer trunk as pbx dials them.
+func StartOn(ctx context.Context, pbx *PBX, opt Options) (*Service, error) {
 	if opt.Logf == nil {
 		opt.Logf = func(string, ...any) {}
 	}
 	if opt.Agents == 0 {
 		opt.Agents = 1
 	}
-	if opt.Agents < 1 || opt.Agents > asterisktest.AgentCount {
-		return nil, fmt.Errorf("e2etest: %d agents: want 1..%d", opt.Agents, asterisktest.AgentCount)
+	if opt.Agents < 1 || opt.Agents > AgentCount {
+		return nil, fmt.Errorf("e2etest: %d agents: want 1..%d", opt.Agents, AgentCount)
 	}
 	bin := opt.Binary
 	if bin == "" {
@@ -172,7 +180,7 @@ func Start(ctx context.Context, ast *asterisktest.Asterisk, opt Options) (*Servi
 		}
 		return nil, err
 	}
-	vals, err := s.values(ast)
+	vals, err := s.values(pbx)
 	if err != nil {
 		return fail(err)
 	}
@@ -237,8 +245,8 @@ func (p *proc) signal(sig syscall.Signal) error {
 	return nil
 }
 
-// values fills the template values for ast and s.opt.
-func (s *Service) values(ast *asterisktest.Asterisk) (ConfigValues, error) {
+// values fills the template values for pbx and s.opt.
+func (s *Service) values(pbx *PBX) (ConfigValues, error) {
 	opt := s.opt
 	port, err := freeTCPPort()
 	if err != nil {
@@ -255,7 +263,7 @@ func (s *Service) values(ast *asterisktest.Asterisk) (ConfigValues, error) {
 		s.ANI = DefaultANI
 	}
 	for i := 1; i <= opt.Agents; i++ {
-		s.Agents = append(s.Agents, "PJSIP/agent"+strconv.Itoa(i))
+		s.Agents = append(s.Agents, pbx.AgentEndpoint(i))
 	}
 	flowsDir := opt.FlowsDir
 	if flowsDir == "" {
@@ -264,15 +272,20 @@ func (s *Service) values(ast *asterisktest.Asterisk) (ConfigValues, error) {
 		}
 	}
 	v := ConfigValues{
-		ARIURL: ast.ARIURL, ARIUser: ast.User, ARIPass: ast.Pass, App: ast.App,
+		Switch: pbx.Kind, CustomerDial: pbx.CustomerDial(),
 		FlowsDir: flowsDir, DefaultFlow: opt.DefaultFlow, ByDialed: opt.ByDialed,
 		StorePath: s.StorePath, MediaDir: s.MediaDir, APIListen: "127.0.0.1:" + strconv.Itoa(port), Token: s.Token,
 		LogLevel: opt.LogLevel, Agents: s.Agents, ANI: s.ANI,
 		AgentTimeout: opt.AgentTimeout, AgentRetry: opt.AgentRetry, WrapUp: opt.WrapUp,
 		RetryInterval: opt.RetryInterval, CustomerTimeout: opt.CustomerTimeout,
 	}
-	if ast.AGIPort != 0 {
-		v.FastAGIListen = "127.0.0.1:" + strconv.Itoa(ast.AGIPort)
+	if pbx.Kind == FreeSWITCH {
+		v.ESLInbound, v.ESLPassword, v.OutboundListen = pbx.FS.ESLAddress, pbx.FS.Password, pbx.FS.SocketAddress
+	} else {
+		v.ARIURL, v.ARIUser, v.ARIPass, v.App = pbx.Ast.ARIURL, pbx.Ast.User, pbx.Ast.Pass, pbx.Ast.App
+		if pbx.Ast.AGIPort != 0 {
+			v.FastAGIListen = "127.0.0.1:" + strconv.Itoa(pbx.Ast.AGIPort)
+		}
 	}
 	return v.withDefaults(), nil
 }
@@ -406,9 +419,24 @@ type ConfigValues struct {
 	CustomerTimeout               time.Duration
 	// FastAGIListen is switch.asterisk.fastagi_listen ("": off).
 	FastAGIListen string
+
+	// Switch is the switch type, "asterisk" (default) or "freeswitch".
+	Switch string
+	// FreeSWITCH's inbound event socket, its password and where callflow
+	// listens for the dialplan's socket hand-off.
+	ESLInbound, ESLPassword, OutboundListen string
+	// CustomerDial is the customer trunk's dial template (default
+	// "PJSIP/{e164}@customer").
+	CustomerDial string
 }
 
 func (v ConfigValues) withDefaults() ConfigValues {
+	if v.Switch == "" {
+		v.Switch = Asterisk
+	}
+	if v.CustomerDial == "" {
+		v.CustomerDial = "PJSIP/{e164}@customer"
+	}
 	if v.App == "" {
 		v.App = "callflow"
 	}

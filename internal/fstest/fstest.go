@@ -62,6 +62,9 @@ type Options struct {
 	LockPath string
 	// Logf receives progress lines; default discard.
 	Logf func(string, ...any)
+	// Dir is the per-run folder (created if missing); default a new
+	// temporary folder.
+	Dir string
 }
 
 // FreeSWITCH is a running FreeSWITCH.
@@ -78,6 +81,8 @@ type FreeSWITCH struct {
 	StartTime time.Duration
 
 	cmd      *exec.Cmd
+	bin      string
+	args     []string
 	exited   chan struct{}
 	lock     *os.File
 	logf     func(string, ...any)
@@ -92,7 +97,7 @@ var runDirs = []string{"conf", "log", "db", "run", "temp", "storage", "recording
 // new per-run folder, starts FreeSWITCH in the foreground and waits until
 // its event socket accepts connections. The caller must call Stop.
 func Start(ctx context.Context, opt Options) (*FreeSWITCH, error) {
-	f := &FreeSWITCH{logf: opt.Logf, exited: make(chan struct{})}
+	f := &FreeSWITCH{logf: opt.Logf}
 	if f.logf == nil {
 		f.logf = func(string, ...any) {}
 	}
@@ -153,7 +158,12 @@ func Start(ctx context.Context, opt Options) (*FreeSWITCH, error) {
 	}
 	f.Password = hex.EncodeToString(secret)
 
-	if f.Dir, err = os.MkdirTemp("", "callflow-freeswitch-"); err != nil {
+	if f.Dir = opt.Dir; f.Dir == "" {
+		f.Dir, err = os.MkdirTemp("", "callflow-freeswitch-")
+	} else {
+		err = os.MkdirAll(f.Dir, 0o755)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("fstest: run dir: %w", err)
 	}
 	args := []string{"-nf", "-nc", "-nonat", "-np"}
@@ -169,12 +179,25 @@ func Start(ctx context.Context, opt Options) (*FreeSWITCH, error) {
 		return nil, err
 	}
 
-	console, err := os.Create(f.ConsolePath())
+	f.bin, f.args = bin, args
+	if err := f.launch(ctx); err != nil {
+		return nil, err
+	}
+	ok = true
+	return f, nil
+}
+
+// launch starts the process with f.bin and f.args and waits until its event
+// socket accepts connections. The console log is appended to, so a restart
+// keeps the earlier run's output.
+func (f *FreeSWITCH) launch(ctx context.Context) error {
+	console, err := os.OpenFile(f.ConsolePath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
-		return nil, fmt.Errorf("fstest: console log: %w", err)
+		return fmt.Errorf("fstest: console log: %w", err)
 	}
 	defer console.Close()
-	f.cmd = exec.Command(bin, args...)
+	f.exited = make(chan struct{})
+	f.cmd = exec.Command(f.bin, f.args...)
 	f.cmd.Stdout, f.cmd.Stderr = console, console
 	f.cmd.Dir = f.Dir
 	// Its own process group: a ^C to the test binary does not reach it,
@@ -182,21 +205,21 @@ func Start(ctx context.Context, opt Options) (*FreeSWITCH, error) {
 	f.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	t0 := time.Now()
 	if err := f.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("fstest: start %s: %w", bin, err)
+		return fmt.Errorf("fstest: start %s: %w", f.bin, err)
 	}
 	f.PID = f.cmd.Process.Pid
+	cmd, exited := f.cmd, f.exited
 	go func() {
-		_ = f.cmd.Wait()
-		close(f.exited)
+		_ = cmd.Wait()
+		close(exited)
 	}()
 	if err := f.waitReady(ctx); err != nil {
-		return nil, fmt.Errorf("%w (logs in %s)", err, f.Dir)
+		return fmt.Errorf("%w (logs in %s)", err, f.Dir)
 	}
 	f.StartTime = time.Since(t0)
 	f.logf("fstest: freeswitch pid %d ready in %v (esl %s, sip %d, socket %s, dir %s)",
 		f.PID, f.StartTime.Round(time.Millisecond), f.ESLAddress, f.SIPPort, f.SocketAddress, f.Dir)
-	ok = true
-	return f, nil
+	return nil
 }
 
 // Vars returns the values of the @@NAME@@ placeholders of deploy/freeswitch

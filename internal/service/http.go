@@ -11,9 +11,11 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/callflow/callflow/adapter/asterisk"
+	"github.com/callflow/callflow/adapter/freeswitch"
 	"github.com/callflow/callflow/api"
 	"github.com/callflow/callflow/ari"
 	"github.com/callflow/callflow/config"
+	"github.com/callflow/callflow/flowmap"
 	"github.com/callflow/callflow/metrics"
 	"github.com/callflow/callflow/trace"
 )
@@ -26,6 +28,7 @@ type Observability struct {
 	log     *zap.Logger
 	events  atomic.Pointer[metrics.EventLog]
 	early   atomic.Int64 // lifecycle events seen before the event log was attached
+	board   atomic.Pointer[flowmap.Board]
 	sink    trace.Sink
 }
 
@@ -36,7 +39,7 @@ func NewObservability(extra trace.Sink, log *zap.Logger) *Observability {
 		log = zap.NewNop()
 	}
 	o := &Observability{Metrics: metrics.New(metrics.Options{Runtime: true, Log: log}), log: log}
-	o.sink = metrics.Tee(extra, o.Metrics, trace.Sink(eventLogSink{o}))
+	o.sink = metrics.Tee(extra, o.Metrics, trace.Sink(eventLogSink{o}), trace.Sink(boardSink{o}))
 	return o
 }
 
@@ -57,6 +60,15 @@ func (s eventLogSink) Emit(ev trace.Event) {
 	}
 }
 
+// boardSink forwards to the wallboard's flow view once it is attached.
+type boardSink struct{ o *Observability }
+
+func (s boardSink) Emit(ev trace.Event) {
+	if b := s.o.board.Load(); b != nil {
+		b.Emit(ev)
+	}
+}
+
 // Close flushes and stops the event log.
 func (o *Observability) Close() error {
 	if el := o.events.Swap(nil); el != nil {
@@ -66,11 +78,18 @@ func (o *Observability) Close() error {
 }
 
 // Health reports the switch connection: the Asterisk driver's event
-// connection state; "unknown" (and healthy) for switches without one.
+// connection state, the FreeSWITCH driver's inbound event socket (and its
+// outbound listener); "unknown" (and healthy) for switches without one.
 func (s *Service) Health() (ok bool, detail string) {
 	if a, isAst := s.sw.(*asterisk.Switch); isAst {
 		st := a.State()
 		return st == ari.Connected, st.String()
+	}
+	if f, isFS := s.sw.(*freeswitch.Switch); isFS {
+		if f.Connected() {
+			return true, "connected"
+		}
+		return false, "disconnected"
 	}
 	return true, "unknown"
 }
@@ -82,7 +101,10 @@ func (s *Service) Handler(o *Observability) (*api.Handler, error) {
 	if err := o.Metrics.Registry().Register(metrics.NewQueueCollector(s.engine)); err != nil {
 		return nil, fmt.Errorf("service: metrics: %w", err)
 	}
-	if _, isAst := s.sw.(*asterisk.Switch); isAst {
+	o.Metrics.InitQueues(s.engine.QueueNames())
+	_, isAst := s.sw.(*asterisk.Switch)
+	_, isFS := s.sw.(*freeswitch.Switch)
+	if isAst || isFS {
 		gauge := metrics.NewSwitchGauge(func() bool { ok, _ := s.Health(); return ok })
 		if err := o.Metrics.Registry().Register(gauge); err != nil {
 			return nil, fmt.Errorf("service: metrics: %w", err)
@@ -91,9 +113,12 @@ func (s *Service) Handler(o *Observability) (*api.Handler, error) {
 	if !o.events.CompareAndSwap(nil, metrics.NewEventLog(s.store, s.log)) {
 		return nil, errors.New("service: observability already attached")
 	}
+	board := flowmap.New(s.flows, nil)
+	o.board.Store(board)
+	s.board.Store(board)
 	return api.New(api.Options{
 		Engine: s.engine, Store: s.store, Media: s.media, Token: s.cfg.API.Token,
-		Health: s.Health, Metrics: o.Metrics.Handler(), Log: s.log.Named("api"),
+		Health: s.Health, Metrics: o.Metrics.Handler(), Flows: board, Log: s.log.Named("api"),
 	})
 }
 

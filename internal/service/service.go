@@ -24,6 +24,7 @@ import (
 	"github.com/callflow/callflow/ari"
 	"github.com/callflow/callflow/clock"
 	"github.com/callflow/callflow/config"
+	"github.com/callflow/callflow/flowmap"
 	"github.com/callflow/callflow/flowvm"
 	"github.com/callflow/callflow/media"
 	"github.com/callflow/callflow/queue"
@@ -56,6 +57,8 @@ type Service struct {
 	mu       sync.Mutex
 	running  bool        // Run may be called once
 	draining atomic.Bool // set when Run's context ends: no new calls
+
+	board atomic.Pointer[flowmap.Board] // the wallboard's flow view, once Handler ran
 }
 
 // New loads the flows, opens the store and media store and builds the
@@ -71,7 +74,7 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (_ *Service, err 
 	if s.flows, err = LoadFlows(cfg); err != nil {
 		return nil, err
 	}
-	if s.store, err = store.OpenSQLite(ctx, cfg.Store.Path); err != nil {
+	if s.store, err = openStore(ctx, cfg.Store); err != nil {
 		return nil, err
 	}
 	defer func() {
@@ -111,7 +114,7 @@ func newSwitch(cfg *config.Config, m *media.Store, log *zap.Logger) (adapter.Swi
 		a := cfg.Switch.Asterisk
 		return asterisk.New(asterisk.Config{
 			ARI:   ari.Config{BaseURL: a.URL, User: a.Username, Pass: a.Password, App: a.App},
-			Media: m,
+			Media: m, RecordingsDir: a.RecordingsDir,
 		}, log)
 	case config.FreeSWITCH:
 		f := cfg.Switch.FreeSWITCH
@@ -282,6 +285,9 @@ func (s *Service) handle(ctx context.Context, c adapter.Call, rt flowvm.Runtime)
 		return
 	}
 	log.Info("call started", zap.String("from", info.CallerNumber), zap.String("dialed", info.Dialed))
+	if b := s.board.Load(); b != nil {
+		defer b.End(c.ID()) // the wallboard's flow view
+	}
 	rt.Log = log
 	if err := prog.Run(ctx, c, rt); err != nil {
 		log.Warn("flow ended with an error", zap.Error(err))
@@ -294,4 +300,13 @@ func (s *Service) handle(ctx context.Context, c adapter.Call, rt flowvm.Runtime)
 // event log (Observability.Close) has flushed into the store.
 func (s *Service) Close() error {
 	return s.store.Close()
+}
+
+// openStore opens the configured backend: PostgreSQL when a DSN is set,
+// SQLite otherwise.
+func openStore(ctx context.Context, c config.StoreConfig) (*store.DB, error) {
+	if c.Postgres != "" {
+		return store.OpenPostgres(ctx, c.Postgres)
+	}
+	return store.OpenSQLite(ctx, c.Path)
 }

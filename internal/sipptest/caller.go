@@ -82,8 +82,9 @@ func (s Step) String() string {
 type Caller struct {
 	Extension string // request user dialled on Asterisk, e.g. "200"
 	From      string // caller ID (From user); default "sipp"
-	// FromName is the display name of From (any text but line breaks and
-	// "]]>"; quotes and backslashes are escaped); default none.
+	// FromName is the From display name, sent as a quoted-string (quotes
+	// and backslashes escaped); it may hold any text but CR, LF, and the
+	// square brackets of sipp's keywords.
 	FromName string
 	// Events run in order after the call is answered. A timeline that does
 	// not end with ExpectBye or Hangup gets a Hangup appended.
@@ -116,8 +117,8 @@ func (c Caller) validate() ([]Step, error) {
 	if strings.ContainsAny(c.From, " <>@;\"\r\n") {
 		return nil, fmt.Errorf("sipptest: caller: bad From user %q", c.From)
 	}
-	if strings.ContainsAny(c.FromName, "\r\n") || strings.Contains(c.FromName, "]]>") {
-		return nil, fmt.Errorf("sipptest: caller: bad From name %q", c.FromName)
+	if strings.ContainsAny(c.FromName, "\r\n[]") || strings.Contains(c.FromName, "]]>") {
+		return nil, fmt.Errorf("sipptest: caller: bad From display name %q", c.FromName)
 	}
 	steps := append([]Step(nil), c.Events...)
 	for i, s := range steps {

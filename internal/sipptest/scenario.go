@@ -125,13 +125,7 @@ func buildCaller(c Caller, steps []Step, ssrc uint32) (string, map[string][]pack
 		from = "sipp"
 	}
 	var b strings.Builder
-	name := ""
-	if c.FromName != "" {
-		// A SIP quoted-string: backslash and quote escaped (validate
-		// refused line breaks).
-		name = `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(c.FromName) + `" `
-	}
-	fmt.Fprintf(&b, callerHead, from, c.Extension, name, from, from, from)
+	fmt.Fprintf(&b, callerHead, from, c.Extension, displayName(c.FromName), from, from, from)
 	pcaps := map[string][]packet{}
 	st := &stream{ssrc: ssrc, seq: uint16(ssrc >> 16)}
 	var elapsed time.Duration // since the ACK; RTP time follows it
@@ -190,4 +184,14 @@ func buildCaller(c Caller, steps []Step, ssrc uint32) (string, map[string][]pack
 	}
 	fmt.Fprintf(&b, callerTail, from)
 	return b.String(), pcaps, nil
+}
+
+// displayName renders a From display name as a SIP quoted-string and a
+// space ("" when name is empty): backslash and double quote escaped.
+func displayName(name string) string {
+	if name == "" {
+		return ""
+	}
+	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`)
+	return `"` + r.Replace(name) + `" `
 }

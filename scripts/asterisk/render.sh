@@ -27,6 +27,17 @@ TEMPLATES="${ASTERISK_TEMPLATES:-$HERE/../../deploy/asterisk}"
 : "${ASTERISK_RTP_END:=20000}"
 : "${ASTERISK_ARI_PASSWORD:=callflow}"
 : "${ASTERISK_AGI_PORT:=4573}"
+# The softphone account's password (deploy/asterisk/pjsip.conf, not for
+# production) is read from a file; a missing file gets a random password.
+if [[ -z "${ASTERISK_SOFTPHONE_PASSWORD:-}" ]]; then
+	pwfile="${ASTERISK_SOFTPHONE_PASSWORD_FILE:-$OUT/softphone-password}"
+	if [[ ! -s "$pwfile" ]]; then
+		mkdir -p "$(dirname "$pwfile")"
+		(umask 077 && head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$pwfile")
+		log "softphone password written to $pwfile"
+	fi
+	ASTERISK_SOFTPHONE_PASSWORD="$(tr -d '\n' <"$pwfile")"
+fi
 
 mkdir -p "$OUT"
 staging="$(mktemp -d "$OUT/.render.XXXXXX")"
