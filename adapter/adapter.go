@@ -250,3 +250,12 @@ type Adopter interface {
 	// wrapping ErrNotFound when the call is gone.
 	Adopt(ctx context.Context, id string, h Handler) error
 }
+
+// Mover is implemented by calls that run over a connection that can play,
+// collect and record but not bridge (Asterisk FastAGI). The flow VM calls
+// Move before a notation that needs a bridge or an originate (queue, dial);
+// Move hands the channel to the driver that can, and the same Call then
+// goes on there with the same id. Moving a moved call is a no-op.
+type Mover interface {
+	Move(ctx context.Context) error
+}

@@ -14,8 +14,11 @@ var ErrHangup = errors.New("agi: channel hung up")
 // Reply is one parsed AGI command reply, for example
 // "200 result=49 (timeout) endpos=12000".
 type Reply struct {
-	Code   int    // 200, 510, 511, 520
-	Result int    // the result= value; -1 means failure or hang-up
+	Code   int // 200, 510, 511, 520
+	Result int // the result= value; -1 means failure or hang-up
+	// Text is the result= value as sent: GET DATA's digits keep their
+	// leading zeros here, and its "result= (timeout)" gives "" (Result 0).
+	Text   string
 	Data   string // text inside parentheses, "" when absent
 	EndPos int64  // endpos= value, -1 when absent
 	Raw    string // the line as received, without the newline
@@ -55,8 +58,11 @@ func ParseReply(line string) (Reply, error) {
 	if end < 0 {
 		end = len(rest)
 	}
-	if r.Result, err = strconv.Atoi(rest[:end]); err != nil {
-		return r, fmt.Errorf("agi: result in %q: %w", line, err)
+	r.Text = rest[:end]
+	if r.Text != "" {
+		if r.Result, err = strconv.Atoi(r.Text); err != nil {
+			return r, fmt.Errorf("agi: result in %q: %w", line, err)
+		}
 	}
 	rest = strings.TrimSpace(rest[end:])
 	if strings.HasPrefix(rest, "(") {

@@ -13,13 +13,16 @@ func TestParseReply(t *testing.T) {
 		wantErr error
 		anyErr  bool
 	}{
-		{name: "plain", line: "200 result=0\n", want: Reply{Code: 200, Result: 0, EndPos: -1}},
-		{name: "digit", line: "200 result=49", want: Reply{Code: 200, Result: 49, EndPos: -1}},
-		{name: "timeout data", line: "200 result=0 (timeout)", want: Reply{Code: 200, Data: "timeout", EndPos: -1}},
-		{name: "record endpos", line: "200 result=0 (timeout) endpos=16000", want: Reply{Code: 200, Data: "timeout", EndPos: 16000}},
-		{name: "stream endpos", line: "200 result=0 endpos=8000", want: Reply{Code: 200, EndPos: 8000}},
-		{name: "variable data", line: "200 result=1 (a b (c))", want: Reply{Code: 200, Result: 1, Data: "a b (c)", EndPos: -1}},
-		{name: "failure", line: "200 result=-1", want: Reply{Code: 200, Result: -1, EndPos: -1}},
+		{name: "plain", line: "200 result=0\n", want: Reply{Code: 200, Result: 0, Text: "0", EndPos: -1}},
+		{name: "digit", line: "200 result=49", want: Reply{Code: 200, Result: 49, Text: "49", EndPos: -1}},
+		{name: "timeout data", line: "200 result=0 (timeout)", want: Reply{Code: 200, Text: "0", Data: "timeout", EndPos: -1}},
+		{name: "get data timeout", line: "200 result= (timeout)", want: Reply{Code: 200, Data: "timeout", EndPos: -1}},
+		{name: "get data zeros", line: "200 result=007", want: Reply{Code: 200, Result: 7, Text: "007", EndPos: -1}},
+		{name: "record endpos", line: "200 result=0 (timeout) endpos=16000", want: Reply{Code: 200, Text: "0", Data: "timeout", EndPos: 16000}},
+		{name: "record failed", line: "200 result=-1 (writefile)", want: Reply{Code: 200, Result: -1, Text: "-1", Data: "writefile", EndPos: -1}},
+		{name: "stream endpos", line: "200 result=0 endpos=8000", want: Reply{Code: 200, Text: "0", EndPos: 8000}},
+		{name: "variable data", line: "200 result=1 (a b (c))", want: Reply{Code: 200, Result: 1, Text: "1", Data: "a b (c)", EndPos: -1}},
+		{name: "failure", line: "200 result=-1", want: Reply{Code: 200, Result: -1, Text: "-1", EndPos: -1}},
 		{name: "hangup word", line: "HANGUP", want: Reply{Code: 511, Result: -1, EndPos: -1}, wantErr: ErrHangup},
 		{name: "dead channel", line: "511 Command Not Permitted on a dead channel or intercepted channel", want: Reply{Code: 511, Result: -1, EndPos: -1}, wantErr: ErrHangup},
 		{name: "invalid command", line: "510 Invalid or unknown command", anyErr: true},

@@ -38,7 +38,8 @@ func TestServeRun(t *testing.T) {
 	}
 	c.Write([]byte("200 result=0\n"))
 	br.ReadString('\n')
-	c.Write([]byte("HANGUP\n"))
+	// Asterisk says HANGUP, then answers the command on the dead channel.
+	c.Write([]byte("HANGUP\n511 Command Not Permitted on a dead channel or intercepted channel\n"))
 	if err := <-got; !errors.Is(err, ErrHangup) {
 		t.Fatalf("after HANGUP: %v", err)
 	}

@@ -76,6 +76,12 @@ type AsteriskConfig struct {
 	PasswordFile string
 	// App is the Stasis application name the dialplan uses (default "callflow").
 	App string
+	// FastAGIListen, when set, is the host:port where callflow accepts
+	// AGI(agi://HOST:PORT/FLOW,ARGS) from the dialplan (default: off). A
+	// non-loopback address needs FastAGIAllowRemote: FastAGI carries no
+	// credentials.
+	FastAGIListen      string
+	FastAGIAllowRemote bool
 	// RecordingsDir, if set, is Asterisk's recording folder on this host:
 	// recordings are copied from it instead of downloaded over ARI.
 	RecordingsDir string

@@ -41,6 +41,8 @@ func TestParseErrors(t *testing.T) {
 		{"asterisk url does not parse", "switch:\n  type: asterisk\n  asterisk: {url: \"http://[::1/ari\", username: u, password: p}\n", "3:19: switch.asterisk.url: \"http://[::1/ari\" does not parse"},
 		{"asterisk url with credentials", "switch:\n  type: asterisk\n  asterisk: {url: \"http://u:p@h/ari\", username: u, password: p}\n", "3:19: switch.asterisk.url: \"http://u:p@h/ari\": put credentials"},
 		{"asterisk url bad port", "switch:\n  type: asterisk\n  asterisk: {url: \"http://h:99999/ari\", username: u, password: p}\n", "3:19: switch.asterisk.url: \"http://h:99999/ari\": port"},
+		{"fastagi on all interfaces", "switch:\n  type: asterisk\n  asterisk: {url: \"http://h/ari\", username: u, password: p, fastagi_listen: \":4573\"}\n", "3:77: switch.asterisk.fastagi_listen: :4573 is reachable from other hosts"},
+		{"fastagi listen bad port", "switch:\n  type: asterisk\n  asterisk: {url: \"http://h/ari\", username: u, password: p, fastagi_listen: \"127.0.0.1:x\"}\n", "3:77: switch.asterisk.fastagi_listen: port"},
 		{"asterisk username missing", "switch:\n  type: asterisk\n  asterisk: {url: \"http://h/ari\", password: p}\n", "3:14: switch.asterisk.username is required"},
 		{"asterisk password missing", "switch:\n  type: asterisk\n  asterisk: {url: \"http://h/ari\", username: u}\n", "3:14: switch.asterisk: password or password_file is required"},
 		{"password and password_file", "switch:\n  type: asterisk\n  asterisk: {url: \"http://h/ari\", username: u, password: p, password_file: f}\n", "3:76: switch.asterisk: give password or password_file, not both"},

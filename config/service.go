@@ -125,11 +125,16 @@ func (d *decoder) switchSection(c *Config, n ast.Node) {
 
 func (d *decoder) asterisk(c *Config, n ast.Node) {
 	a := &AsteriskConfig{App: DefaultAsteriskApp}
-	var urlN, userN ast.Node
+	var urlN, userN, agiN ast.Node
 	var pw secret
 	fs := map[string]func(ast.Node){
-		"url":      func(v ast.Node) { urlN = v; d.str(&a.URL, "switch.asterisk.url")(v) },
-		"username": func(v ast.Node) { userN = v; d.str(&a.Username, "switch.asterisk.username")(v) },
+		"fastagi_listen": func(v ast.Node) {
+			agiN = v
+			d.hostPort(&a.FastAGIListen, "switch.asterisk.fastagi_listen")(v)
+		},
+		"fastagi_allow_remote": d.boolean(&a.FastAGIAllowRemote, "switch.asterisk.fastagi_allow_remote"),
+		"url":                  func(v ast.Node) { urlN = v; d.str(&a.URL, "switch.asterisk.url")(v) },
+		"username":             func(v ast.Node) { userN = v; d.str(&a.Username, "switch.asterisk.username")(v) },
 		"app": func(v ast.Node) {
 			d.str(&a.App, "switch.asterisk.app")(v)
 			if err := checkPlainName(a.App); err != nil {
@@ -152,6 +157,9 @@ func (d *decoder) asterisk(c *Config, n ast.Node) {
 	}
 	if userN == nil || a.Username == "" {
 		d.errorf(firstNode(userN, n), "switch.asterisk.username is required")
+	}
+	if a.FastAGIListen != "" && !IsLoopback(a.FastAGIListen) && !a.FastAGIAllowRemote {
+		d.errorf(firstNode(agiN, n), "switch.asterisk.fastagi_listen: %s is reachable from other hosts and FastAGI has no authentication; set fastagi_allow_remote: true to mean it", a.FastAGIListen)
 	}
 	a.Password, a.PasswordFile = pw.value, pw.file
 	d.finishSecret(c, &pw, n, "password", "switch.asterisk", true, func(c *Config) *string { return &c.Switch.Asterisk.Password })

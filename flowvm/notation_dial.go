@@ -46,6 +46,9 @@ func (o *dialOp) exec(ctx context.Context, r *run, _ *instr) (int, error) {
 		}
 		r.reserved = false
 	}
+	if err := r.move(ctx); err != nil {
+		return 0, err
+	}
 	ep, err := r.render(o.endpoint)
 	if err != nil {
 		return 0, err

@@ -46,6 +46,9 @@ func (o *queueOp) exec(ctx context.Context, r *run, in *instr) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	if err := r.move(ctx); err != nil {
+		return 0, err
+	}
 	flow := o.inQueue
 	if flow == "" {
 		info, ok := q.Info(o.queue)

@@ -398,6 +398,17 @@ func (r *run) setVar(name string, rt reflect.Type, v any) error {
 	return nil
 }
 
+// move hands a call that cannot be bridged where it runs (FastAGI) to the
+// driver that can, before a notation that bridges or originates; the run
+// goes on with the same call.
+func (r *run) move(ctx context.Context) error {
+	m, ok := r.call.(adapter.Mover)
+	if !ok {
+		return nil
+	}
+	return m.Move(ctx)
+}
+
 // queues returns the queue engine or an error when the runtime has none.
 func (r *run) queues() (Queues, error) {
 	if r.rt.Queues == nil {

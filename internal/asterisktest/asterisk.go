@@ -72,6 +72,9 @@ type Asterisk struct {
 	SIPPort      int   // PJSIP UDP transport on 127.0.0.1
 	AgentPorts   []int // UAS ports configured for agent1..agent4
 	CustomerPort int   // UAS port of the customer trunk's contact
+	// AGIPort is where the dialplan's AGI(agi://127.0.0.1:PORT/...)
+	// hand-offs connect: callflow's switch.asterisk.fastagi_listen.
+	AGIPort      int
 	Root, RunDir string
 	PID          int
 
@@ -155,11 +158,11 @@ func Start(ctx context.Context, opt Options) (*Asterisk, error) {
 		return nil, fmt.Errorf("asterisktest: stop stale asterisk: %w\n%s", err, out)
 	}
 
-	ports, err := freePorts(3 + AgentCount)
+	ports, err := freePorts(4 + AgentCount)
 	if err != nil {
 		return nil, err
 	}
-	a.HTTPPort, a.SIPPort, a.CustomerPort, a.AgentPorts = ports[0], ports[1], ports[2], ports[3:]
+	a.HTTPPort, a.SIPPort, a.CustomerPort, a.AGIPort, a.AgentPorts = ports[0], ports[1], ports[2], ports[3], ports[4:]
 	a.ARIURL = fmt.Sprintf("http://127.0.0.1:%d/ari", a.HTTPPort)
 	secret := make([]byte, 12)
 	if _, err := rand.Read(secret); err != nil {
@@ -210,6 +213,7 @@ func (a *Asterisk) Vars() map[string]string {
 		"ARI_PASSWORD":  a.Pass,
 		"RTP_START":     "10000",
 		"RTP_END":       "20000",
+		"AGI_PORT":      strconv.Itoa(a.AGIPort),
 	}
 	v["SOFTPHONE_PASSWORD"] = a.SoftphonePassword
 	for i, p := range a.AgentPorts {

@@ -283,6 +283,9 @@ func (s *Service) values(pbx *PBX) (ConfigValues, error) {
 		v.ESLInbound, v.ESLPassword, v.OutboundListen = pbx.FS.ESLAddress, pbx.FS.Password, pbx.FS.SocketAddress
 	} else {
 		v.ARIURL, v.ARIUser, v.ARIPass, v.App = pbx.Ast.ARIURL, pbx.Ast.User, pbx.Ast.Pass, pbx.Ast.App
+		if pbx.Ast.AGIPort != 0 {
+			v.FastAGIListen = "127.0.0.1:" + strconv.Itoa(pbx.Ast.AGIPort)
+		}
 	}
 	return v.withDefaults(), nil
 }
@@ -414,6 +417,8 @@ type ConfigValues struct {
 	AgentTimeout, AgentRetry      time.Duration
 	WrapUp, RetryInterval         time.Duration
 	CustomerTimeout               time.Duration
+	// FastAGIListen is switch.asterisk.fastagi_listen ("": off).
+	FastAGIListen string
 
 	// Switch is the switch type, "asterisk" (default) or "freeswitch".
 	Switch string

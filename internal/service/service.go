@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"slices"
 	"sort"
@@ -17,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/callflow/callflow/adapter"
+	agiadapter "github.com/callflow/callflow/adapter/agi"
 	"github.com/callflow/callflow/adapter/asterisk"
 	"github.com/callflow/callflow/adapter/freeswitch"
 	"github.com/callflow/callflow/ari"
@@ -49,6 +51,8 @@ type Service struct {
 	media  *media.Store
 	engine *queue.Engine
 	flows  map[string]*flowvm.Program
+	// agi serves switch.asterisk.fastagi_listen (nil: off).
+	agi *agiadapter.Server
 
 	mu       sync.Mutex
 	running  bool        // Run may be called once
@@ -83,6 +87,15 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (_ *Service, err 
 	}
 	if s.sw == nil {
 		if s.sw, err = newSwitch(cfg, s.media, s.log); err != nil {
+			return nil, err
+		}
+	}
+	if a := cfg.Switch.Asterisk; cfg.Switch.Type == config.Asterisk && a != nil && a.FastAGIListen != "" {
+		ari, ok := s.sw.(agiadapter.ARI)
+		if !ok {
+			return nil, fmt.Errorf("service: fastagi_listen needs the Asterisk ARI driver, not %s", s.sw.Name())
+		}
+		if s.agi, err = agiadapter.New(agiadapter.Config{App: a.App, ARI: ari}, s.log); err != nil {
 			return nil, err
 		}
 	}
@@ -204,10 +217,33 @@ func (s *Service) Run(ctx context.Context) error {
 	s.mu.Unlock()
 
 	callCtx := context.WithoutCancel(ctx)
+	var agiL net.Listener
+	if s.agi != nil {
+		var err error
+		if agiL, err = net.Listen("tcp", s.cfg.Switch.Asterisk.FastAGIListen); err != nil {
+			return fmt.Errorf("service: fastagi_listen: %w", err)
+		}
+	}
 	if err := s.engine.Start(callCtx); err != nil {
+		if agiL != nil {
+			agiL.Close()
+		}
 		return err
 	}
 	rt := flowvm.Runtime{Switch: s.sw, Queues: s.engine, Clock: clock.Real{}, Trace: s.sink, Log: s.log}
+	if agiL != nil {
+		s.log.Info("fastagi listening", zap.String("addr", agiL.Addr().String()))
+		// A drain closes the listener: Asterisk's AGI() then fails and
+		// the dialplan goes on, while flows under way keep running.
+		context.AfterFunc(ctx, func() { agiL.Close() })
+		// Ends when the listener is closed (drain) or fails.
+		go func() {
+			err := s.agi.Serve(callCtx, agiL, func(ctx context.Context, c adapter.Call) { s.handle(ctx, c, rt) })
+			if !s.draining.Load() && ctx.Err() == nil {
+				s.log.Error("fastagi listener stopped", zap.Error(err))
+			}
+		}()
+	}
 	serveDone := make(chan error, 1)
 	// New calls wait until the calls a previous process left are taken
 	// back (adopt.go), so none of them loses its place to a newcomer.
@@ -215,6 +251,13 @@ func (s *Service) Run(ctx context.Context) error {
 	// Ends when the switch connection fails; after a drain, with the process.
 	go func() {
 		serveDone <- s.sw.Serve(callCtx, func(ctx context.Context, c adapter.Call) {
+			if s.agi != nil && agiadapter.IsHandover(c.Info()) {
+				// A flow run that began on FastAGI goes on with this call.
+				if err := s.agi.Claim(ctx, c); err != nil {
+					s.log.Warn("hand-over from agi refused; hanging up", zap.String("call_id", c.ID()), zap.Error(err))
+				}
+				return
+			}
 			<-adopted
 			if s.draining.Load() {
 				s.log.Info("draining: call not started, left in the switch for the next process", zap.String("call_id", c.ID()))

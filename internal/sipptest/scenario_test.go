@@ -52,6 +52,9 @@ func TestCallerValidate(t *testing.T) {
 		{name: "expect bye kept", c: Caller{Extension: "+4202", Events: []Step{DTMF("1"), ExpectBye()}}, want: []Step{DTMF("1"), ExpectBye()}},
 		{name: "no extension", c: Caller{}, wantErr: "bad extension"},
 		{name: "bad from", c: Caller{Extension: "1", From: "a b"}, wantErr: "bad From user"},
+		{name: "name with a line break", c: Caller{Extension: "1", FromName: "a\r\nX-Evil: 1"}, wantErr: "bad From display name"},
+		{name: "name closing cdata", c: Caller{Extension: "1", FromName: "a]]>b"}, wantErr: "bad From display name"},
+		{name: "hostile name kept", c: Caller{Extension: "1", FromName: `x" \ HANGUP`}, want: []Step{Hangup()}},
 		{name: "bad key", c: Caller{Extension: "1", Events: []Step{DTMF("1A")}}, wantErr: "no DTMF capture"},
 		{name: "empty dtmf", c: Caller{Extension: "1", Events: []Step{DTMF("")}}, wantErr: "no keys"},
 		{name: "zero pause", c: Caller{Extension: "1", Events: []Step{Pause(0)}}, wantErr: "must be positive"},
@@ -243,5 +246,15 @@ func TestReadPcapRejects(t *testing.T) {
 				t.Fatalf("error %v, want %q", err, tc.wantErr)
 			}
 		})
+	}
+}
+
+func TestCallerFromNameQuoted(t *testing.T) {
+	xml, _, err := buildCaller(Caller{Extension: "1", From: "2", FromName: `x" \ y`}, []Step{Hangup()}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `From: "x\" \\ y" <sip:2@`; !strings.Contains(xml, want) {
+		t.Fatalf("scenario lacks %q:\n%s", want, xml)
 	}
 }

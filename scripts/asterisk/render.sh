@@ -26,6 +26,7 @@ TEMPLATES="${ASTERISK_TEMPLATES:-$HERE/../../deploy/asterisk}"
 : "${ASTERISK_RTP_START:=10000}"
 : "${ASTERISK_RTP_END:=20000}"
 : "${ASTERISK_ARI_PASSWORD:=callflow}"
+: "${ASTERISK_AGI_PORT:=4573}"
 # The softphone account's password (deploy/asterisk/pjsip.conf, not for
 # production) is read from a file; a missing file gets a random password.
 if [[ -z "${ASTERISK_SOFTPHONE_PASSWORD:-}" ]]; then
