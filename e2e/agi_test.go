@@ -184,7 +184,7 @@ func TestAGICallerHangsUpDuringMove(t *testing.T) {
 		t.Errorf("no caller hung up late enough to reach the move")
 	}
 	for _, l := range strings.Split(log, "\n") {
-		if strings.Contains(l, "panic") || strings.Contains(l, "refused") {
+		if strings.Contains(l, "panic") || strings.Contains(l, "hand-over from agi refused") {
 			t.Errorf("service log: %s", l)
 		}
 	}

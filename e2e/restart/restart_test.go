@@ -19,12 +19,13 @@ import (
 	"github.com/callflow/callflow/internal/sipptest"
 )
 
-// Dialled numbers of the test flows (testdata/flows).
+// Dialled numbers of the test flows (testdata/flows). They enter through
+// Stasis (deploy/asterisk's 30x extensions hand calls over FastAGI).
 const (
-	extWait       = "301" // queue with the announce in-queue flow
-	extIVR        = "302" // lingers in the IVR; resume point joins the queue
-	extReserve    = "303" // queue whose in-queue flow offers a callback
-	extIVRReserve = "304" // reserves a callback in the IVR
+	extWait       = "401" // queue with the announce in-queue flow
+	extIVR        = "402" // lingers in the IVR; resume point joins the queue
+	extReserve    = "403" // queue whose in-queue flow offers a callback
+	extIVRReserve = "404" // reserves a callback in the IVR
 )
 
 // The population of issue 11 (20 waiting, 3 IVR, 2 reserved, 3 callbacks,
