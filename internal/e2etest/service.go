@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -101,6 +102,11 @@ type Options struct {
 	LogLevel string
 	// Logf receives progress lines; default discard.
 	Logf func(string, ...any)
+	// ControlVia, if set, receives the address of the switch's control
+	// connection (Asterisk's ARI host:port, FreeSWITCH's inbound event
+	// socket) and returns the address the service dials instead: a proxy
+	// in front of it (internal/tcpproxy).
+	ControlVia func(addr string) (string, error)
 }
 
 // Service is a running `callflow serve` subprocess.
@@ -287,7 +293,33 @@ func (s *Service) values(pbx *PBX) (ConfigValues, error) {
 			v.FastAGIListen = "127.0.0.1:" + strconv.Itoa(pbx.Ast.AGIPort)
 		}
 	}
+	if opt.ControlVia != nil {
+		if err := v.controlVia(opt.ControlVia); err != nil {
+			return ConfigValues{}, err
+		}
+	}
 	return v.withDefaults(), nil
+}
+
+// controlVia points the control connection at via(its address).
+func (v *ConfigValues) controlVia(via func(string) (string, error)) error {
+	if v.Switch == FreeSWITCH {
+		addr, err := via(v.ESLInbound)
+		if err != nil {
+			return fmt.Errorf("e2etest: control via: %w", err)
+		}
+		v.ESLInbound = addr
+		return nil
+	}
+	u, err := url.Parse(v.ARIURL)
+	if err != nil {
+		return fmt.Errorf("e2etest: ARI URL: %w", err)
+	}
+	if u.Host, err = via(u.Host); err != nil {
+		return fmt.Errorf("e2etest: control via: %w", err)
+	}
+	v.ARIURL = u.String()
+	return nil
 }
 
 // waitHealthy polls /healthz until it answers 200 (switch connected).
