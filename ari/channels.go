@@ -257,7 +257,9 @@ func (c *Client) Originate(ctx context.Context, req OriginateRequest) (Channel, 
 	if err != nil {
 		return ch, err
 	}
-	err = c.do(ctx, "POST", "/channels", q, body, &ch)
+	// Never retried: the new channel's events would be lost with the
+	// connection (see Config.RetryWhileDown).
+	err = c.do(withoutRetry(ctx), "POST", "/channels", q, body, &ch)
 	return ch, err
 }
 

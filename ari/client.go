@@ -66,6 +66,15 @@ type Config struct {
 	// ChannelDialplan, …), and decoding them is most of an idle client's
 	// work under load.
 	EventTypes []string
+	// RetryWhileDown, if positive, is how long a REST request that could
+	// not reach Asterisk (connection refused, reset or closed: the
+	// connection is being lost) waits for the event websocket to be up
+	// again before it is sent again, from its first failure; 0 returns the
+	// failure at once. Requests with a context that has ended, requests
+	// Asterisk answered (any HTTP status) and timeouts are never retried,
+	// nor Originate (its channel's events would be lost with the
+	// connection) nor the re-sync itself. Run must be running.
+	RetryWhileDown time.Duration
 }
 
 // Client talks to one Asterisk. Its methods are safe for concurrent use.
@@ -201,7 +210,26 @@ type apiMessage struct {
 
 // do sends one request. q may be nil; body, if non-nil, is sent as JSON; out,
 // if non-nil, receives the decoded JSON answer.
+// A request that could not reach Asterisk is sent again once the
+// connection is back, within Config.RetryWhileDown (see retryable).
 func (c *Client) do(ctx context.Context, method, path string, q url.Values, body, out any) error {
+	var deadline time.Time
+	for n := 0; ; n++ {
+		err := c.doOnce(ctx, method, path, q, body, out)
+		if err == nil || !c.retryable(ctx, err) {
+			return err
+		}
+		if deadline.IsZero() {
+			deadline = time.Now().Add(c.cfg.RetryWhileDown)
+		}
+		if !c.awaitRetry(ctx, deadline, n, err, method, path) {
+			return err
+		}
+	}
+}
+
+// doOnce sends one request once.
+func (c *Client) doOnce(ctx context.Context, method, path string, q url.Values, body, out any) error {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
 	defer cancel()
 	resp, err := c.send(ctx, method, path, q, body)

@@ -148,16 +148,19 @@ func (c *Client) session(ctx context.Context, connectedOnce *bool, failures *int
 	defer conn.CloseNow()
 	conn.SetReadLimit(c.cfg.MaxMessageBytes)
 
+	// These requests run while the state is Connecting: a retry would
+	// wait for Connected, which they precede.
+	rctx := withoutRetry(ctx)
 	// The filter first: the application exists once the websocket is up,
 	// and a reconnect after an Asterisk restart starts with no filter.
 	if len(c.cfg.EventTypes) > 0 {
-		if _, err := c.SetEventFilter(ctx, c.cfg.EventTypes); err != nil {
+		if _, err := c.SetEventFilter(rctx, c.cfg.EventTypes); err != nil {
 			return fmt.Errorf("ari: event filter: %w", err)
 		}
 	}
 	// Re-sync before reading: events that arrive meanwhile wait in the
 	// socket and are routed after the Resynced.
-	rs, err := c.resync(ctx, *connectedOnce)
+	rs, err := c.resync(rctx, *connectedOnce)
 	if err != nil {
 		return err
 	}

@@ -37,10 +37,11 @@ type Stats struct {
 	SlowSubscriber uint64 // times a subscription's backlog went above Config.BacklogWarn
 	Connects       uint64 // successful websocket connections
 	Disconnects    uint64 // websocket connections lost or failed attempts
+	Retries        uint64 // REST requests sent again after the connection came back (Config.RetryWhileDown)
 }
 
 type stats struct {
-	events, unknown, invalid, malformed, unrouted, slow, connects, disconnects atomic.Uint64
+	events, unknown, invalid, malformed, unrouted, slow, connects, disconnects, retries atomic.Uint64
 }
 
 // Stats returns a snapshot of the counters.
@@ -49,7 +50,7 @@ func (c *Client) Stats() Stats {
 	return Stats{
 		Events: s.events.Load(), Unknown: s.unknown.Load(), Invalid: s.invalid.Load(),
 		Malformed: s.malformed.Load(), Unrouted: s.unrouted.Load(), SlowSubscriber: s.slow.Load(),
-		Connects: s.connects.Load(), Disconnects: s.disconnects.Load(),
+		Connects: s.connects.Load(), Disconnects: s.disconnects.Load(), Retries: s.retries.Load(),
 	}
 }
 

@@ -25,6 +25,12 @@ const (
 	DefaultOriginateTimeout = 30 * time.Second
 	// DefaultOrphanGrace is Config.OrphanGrace when unset.
 	DefaultOrphanGrace = 10 * time.Second
+	// DefaultRetryWhileDown is ARI.RetryWhileDown when unset: a request
+	// on a call that could not reach Asterisk because the connection is
+	// being lost (a prompt, a bridge join, a hang-up) waits this long for
+	// the reconnect and is sent again, instead of failing the caller's
+	// flow (docs/connection-loss.md).
+	DefaultRetryWhileDown = 30 * time.Second
 	// RecordGrace is how long Record waits for RecordingFinished after a
 	// hang-up or after stopping a recording at its limit.
 	RecordGrace = 5 * time.Second
@@ -105,6 +111,9 @@ func New(cfg Config, log *zap.Logger) (*Switch, error) {
 	}
 	if cfg.OrphanGrace == 0 {
 		cfg.OrphanGrace = DefaultOrphanGrace
+	}
+	if cfg.ARI.RetryWhileDown == 0 {
+		cfg.ARI.RetryWhileDown = DefaultRetryWhileDown
 	}
 	if cfg.ARI.EventTypes == nil {
 		cfg.ARI.EventTypes = eventTypes
