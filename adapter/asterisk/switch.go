@@ -31,6 +31,10 @@ const (
 	// the reconnect and is sent again, instead of failing the caller's
 	// flow (docs/connection-loss.md).
 	DefaultRetryWhileDown = 30 * time.Second
+	// DefaultReconnectMax is ARI.ReconnectMax when unset. The ARI
+	// client's own cap (30 s) would leave callers waiting up to that long
+	// after a short loss; a refused attempt costs Asterisk next to nothing.
+	DefaultReconnectMax = 2 * time.Second
 	// RecordGrace is how long Record waits for RecordingFinished after a
 	// hang-up or after stopping a recording at its limit.
 	RecordGrace = 5 * time.Second
@@ -111,6 +115,9 @@ func New(cfg Config, log *zap.Logger) (*Switch, error) {
 	}
 	if cfg.OrphanGrace == 0 {
 		cfg.OrphanGrace = DefaultOrphanGrace
+	}
+	if cfg.ARI.ReconnectMax == 0 {
+		cfg.ARI.ReconnectMax = DefaultReconnectMax
 	}
 	if cfg.ARI.RetryWhileDown == 0 {
 		cfg.ARI.RetryWhileDown = DefaultRetryWhileDown
