@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -196,8 +197,33 @@ func (c *Client) OriginateAndWait(ctx context.Context, req OriginateRequest) (*S
 		return nil, nil, err
 	}
 	dialStatus := ""
+	// The channel's StasisStart or ChannelDestroyed is lost when the
+	// connection drops meanwhile: after a reconnect the channel is looked
+	// up instead (originateAfterResync).
+	stateC, down := c.stateChanged(), false
 	for {
 		select {
+		case <-stateC:
+			stateC = c.stateChanged()
+			switch c.State() {
+			case Connected:
+				if !down {
+					continue
+				}
+				down = false
+				st, done, err := c.originateAfterResync(ctx, req, dialStatus)
+				if !done {
+					continue
+				}
+				if err == nil {
+					keep = true
+				}
+				return st, sub, err
+			case Stopped:
+				// The subscription closes too; its case below ends the wait.
+			default:
+				down = true
+			}
 		case <-ctx.Done():
 			c.bestEffort(ctx, "hang up abandoned originate", func(cctx context.Context) error {
 				return c.Hangup(cctx, req.ChannelID, "normal")
@@ -227,4 +253,55 @@ func (c *Client) OriginateAndWait(ctx context.Context, req OriginateRequest) (*S
 			}
 		}
 	}
+}
+
+// stateChanged returns a channel closed at the next connection state
+// change.
+func (c *Client) stateChanged() <-chan struct{} {
+	c.stateMu.Lock()
+	defer c.stateMu.Unlock()
+	return c.stateCh
+}
+
+// originateAfterResync looks up an originated channel whose events may
+// have been lost while the connection was down: answered and in the
+// application, it is returned as if its StasisStart had arrived (the real
+// one, if it was only delayed, reaches the subscription later and is
+// ignored there); gone, it is an *OriginateError without a cause (the
+// cause was lost); still ringing, done is false and the wait goes on.
+func (c *Client) originateAfterResync(ctx context.Context, req OriginateRequest, dialStatus string) (st *StasisStart, done bool, err error) {
+	ch, err := c.GetChannel(ctx, req.ChannelID)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		c.log.Info("originated channel gone after reconnect", zap.String("channel", req.ChannelID))
+		return nil, true, &OriginateError{ChannelID: req.ChannelID, Endpoint: req.Endpoint, DialStatus: dialStatus}
+	case err != nil:
+		// Asterisk did not answer: the next reconnect (or ctx) decides.
+		c.log.Warn("look up originated channel after reconnect", zap.String("channel", req.ChannelID), zap.Error(err))
+		return nil, false, nil
+	}
+	app, args := stasisApp(ch)
+	if app != c.cfg.App {
+		return nil, false, nil
+	}
+	c.log.Info("originated channel answered while the connection was down", zap.String("channel", req.ChannelID))
+	return &StasisStart{
+		EventBase: EventBase{Type: "StasisStart", Application: c.cfg.App, Timestamp: Time{time.Now().UTC()}},
+		Args:      args,
+		Channel:   ch,
+	}, true, nil
+}
+
+// stasisApp returns the Stasis application a channel runs and its
+// arguments, from its dialplan location (Stasis(app,arg1,…)); "" when it
+// runs no Stasis application.
+func stasisApp(ch Channel) (string, []string) {
+	if !strings.EqualFold(ch.Dialplan.AppName, "Stasis") {
+		return "", nil
+	}
+	parts := strings.Split(ch.Dialplan.AppData, ",")
+	for i := range parts {
+		parts[i] = strings.TrimSpace(parts[i])
+	}
+	return parts[0], parts[1:]
 }
