@@ -197,10 +197,22 @@ func (s *Switch) awaitOriginate(ctx context.Context, conn *esl.Conn, job *esl.Jo
 	}()
 	ring := time.NewTimer(timeout)
 	defer ring.Stop()
-	select {
-	case r := <-done:
-		return r.res, false, r.err
-	case <-ring.C:
+	recon := s.reconnected()
+wait:
+	for {
+		select {
+		case r := <-done:
+			return r.res, false, r.err
+		case <-recon:
+			// The BACKGROUND_JOB is lost if it came while the connection
+			// was down: ask for the channel instead.
+			recon = s.reconnected()
+			if res, ok, err := s.originateAfterReconnect(ctx, conn, job, uuid, c); ok {
+				return res, false, err
+			}
+		case <-ring.C:
+			break wait
+		}
 	}
 	kctx, kcancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.CommandTimeout)
 	defer kcancel()
@@ -213,4 +225,39 @@ func (s *Switch) awaitOriginate(ctx context.Context, conn *esl.Conn, job *esl.Jo
 		c.log.Info("originate answered as the ring timer expired; hung up")
 	}
 	return r.res, true, r.err
+}
+
+// errGoneWhileDown: an originated channel ended while the inbound
+// connection was down (its cause was lost with the connection).
+var errGoneWhileDown = errors.New("originated channel gone while the event socket was down")
+
+// originateAfterReconnect looks up a ringing originate's channel after the
+// inbound connection was redialled: answered, it reports the job's
+// success ("+OK <uuid>") as FreeSWITCH would have; gone, an error (not an
+// *esl.ReplyError: the cause is unknown); still ringing or unknown, ok is
+// false and the wait goes on.
+func (s *Switch) originateAfterReconnect(ctx context.Context, conn *esl.Conn, job *esl.Job, uuid string, c *call) (esl.JobResult, bool, error) {
+	out, err := s.attachAPI(ctx, conn, "uuid_dump", uuid)
+	var re *esl.ReplyError
+	if errors.As(err, &re) && strings.Contains(strings.ToLower(re.Text), "no such channel") {
+		c.log.Info("originated channel gone after reconnect")
+		return esl.JobResult{JobUUID: job.UUID}, true, errGoneWhileDown
+	}
+	if err != nil {
+		c.log.Warn("look up originated channel after reconnect", zap.Error(err))
+		return esl.JobResult{}, false, nil
+	}
+	d, err := esl.ParsePlainEvent([]byte(out))
+	if err != nil {
+		c.log.Warn("look up originated channel after reconnect", zap.Error(err))
+		return esl.JobResult{}, false, nil
+	}
+	switch d.Get("Answer-State") {
+	case "answered":
+		c.log.Info("originated channel answered while the event socket was down")
+		return esl.JobResult{JobUUID: job.UUID, Body: "+OK " + uuid + "\n"}, true, nil
+	case "hangup":
+		return esl.JobResult{JobUUID: job.UUID}, true, errGoneWhileDown
+	}
+	return esl.JobResult{}, false, nil
 }

@@ -130,6 +130,11 @@ type Switch struct {
 	// attaching admits one Attach at a time (capacity 1), so two never
 	// watch and filter the same channel.
 	attaching chan struct{}
+
+	// reconnects is closed and replaced after every re-sync of a redialled
+	// inbound connection (guarded by mu): originates whose
+	// BACKGROUND_JOB may have been lost look their channel up then.
+	reconnects chan struct{}
 }
 
 // New checks cfg and returns a driver; Serve connects it.
@@ -142,7 +147,7 @@ func New(cfg Config, log *zap.Logger) (*Switch, error) {
 	}
 	return &Switch{cfg: cfg, log: log.With(zap.String("switch", "freeswitch")), idle: "callflow-idle-" + esl.NewUUID(),
 		ready: make(chan struct{}), ended: make(chan struct{}),
-		calls: map[string]*call{}, attaching: make(chan struct{}, 1)}, nil
+		calls: map[string]*call{}, attaching: make(chan struct{}, 1), reconnects: make(chan struct{})}, nil
 }
 
 // Name is "freeswitch".
@@ -338,6 +343,19 @@ func (s *Switch) resync(ctx context.Context) {
 			c.cleanup()
 		}
 	}
+	s.mu.Lock()
+	close(s.reconnects)
+	s.reconnects = make(chan struct{})
+	s.mu.Unlock()
+	s.log.Info("freeswitch re-synced after reconnect", zap.Int("calls", len(calls)))
+}
+
+// reconnected returns a channel closed after the next re-sync of a
+// redialled inbound connection.
+func (s *Switch) reconnected() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reconnects
 }
 
 // trackNew tracks c unless a call with its id is tracked already.

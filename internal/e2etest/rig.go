@@ -56,6 +56,9 @@ type RigOptions struct {
 	AgentModes []sipptest.Mode
 	// AgentHold: an answering agent hangs up after this (0: waits for BYE).
 	AgentHold time.Duration
+	// AgentRingFor: an answering agent's phone rings this long before it
+	// answers (0: at once).
+	AgentRingFor time.Duration
 	// CustomerMode and CustomerHold for the customer trunk's phone.
 	CustomerMode sipptest.Mode
 	CustomerHold time.Duration
@@ -95,7 +98,7 @@ func NewRig(t testing.TB, opt RigOptions) *Rig {
 	t.Cleanup(r.cleanup)
 	for i, m := range modes {
 		p, err := StartPhone(ctx, "agent"+strconv.Itoa(i+1), sipptest.UASOptions{
-			Port: pbx.AgentPorts[i], Mode: m, Hold: opt.AgentHold, Logf: t.Logf,
+			Port: pbx.AgentPorts[i], Mode: m, Hold: opt.AgentHold, RingFor: opt.AgentRingFor, Logf: t.Logf,
 		})
 		if err != nil {
 			t.Fatal(err)
