@@ -227,24 +227,17 @@ wait:
 	return r.res, true, r.err
 }
 
-// errGoneWhileDown: an originated channel ended while the inbound
-// connection was down (its cause was lost with the connection).
-var errGoneWhileDown = errors.New("originated channel gone while the event socket was down")
-
 // originateAfterReconnect looks up a ringing originate's channel after the
 // inbound connection was redialled: answered, it reports the job's
-// success ("+OK <uuid>") as FreeSWITCH would have; gone, an error (not an
-// *esl.ReplyError: the cause is unknown); still ringing or unknown, ok is
-// false and the wait goes on.
+// success ("+OK <uuid>") as FreeSWITCH would have, since the
+// BACKGROUND_JOB may have been lost. Anything else is no verdict (ok
+// false) and the wait goes on: the bgapi may have been sent on the new
+// connection, so a channel not there yet is not a channel gone, and the
+// ring timer ends an originate whose result was lost.
 func (s *Switch) originateAfterReconnect(ctx context.Context, conn *esl.Conn, job *esl.Job, uuid string, c *call) (esl.JobResult, bool, error) {
 	out, err := s.attachAPI(ctx, conn, "uuid_dump", uuid)
-	var re *esl.ReplyError
-	if errors.As(err, &re) && strings.Contains(strings.ToLower(re.Text), "no such channel") {
-		c.log.Info("originated channel gone after reconnect")
-		return esl.JobResult{JobUUID: job.UUID}, true, errGoneWhileDown
-	}
 	if err != nil {
-		c.log.Warn("look up originated channel after reconnect", zap.Error(err))
+		c.log.Debug("look up originated channel after reconnect", zap.Error(err))
 		return esl.JobResult{}, false, nil
 	}
 	d, err := esl.ParsePlainEvent([]byte(out))
@@ -252,12 +245,9 @@ func (s *Switch) originateAfterReconnect(ctx context.Context, conn *esl.Conn, jo
 		c.log.Warn("look up originated channel after reconnect", zap.Error(err))
 		return esl.JobResult{}, false, nil
 	}
-	switch d.Get("Answer-State") {
-	case "answered":
-		c.log.Info("originated channel answered while the event socket was down")
-		return esl.JobResult{JobUUID: job.UUID, Body: "+OK " + uuid + "\n"}, true, nil
-	case "hangup":
-		return esl.JobResult{JobUUID: job.UUID}, true, errGoneWhileDown
+	if d.Get("Answer-State") != "answered" {
+		return esl.JobResult{}, false, nil
 	}
-	return esl.JobResult{}, false, nil
+	c.log.Info("originated channel answered while the event socket was down")
+	return esl.JobResult{JobUUID: job.UUID, Body: "+OK " + uuid + "\n"}, true, nil
 }

@@ -77,6 +77,8 @@ func testDigitsDuringCut(t *testing.T, sw string) {
 			t.Errorf("the menu took the digit at %v, before the restore (%v): the press during the cut reached callflow", menu.At, restoredAt)
 		}
 	}
+	logLines(t, r.Svc.Log(), "websocket down", "resynced", "reconnected", "re-synced", "retrying", "while the connection was down",
+		"while the event socket was down", "after reconnect", "originate failed")
 	res := r.Finish(run, 40*time.Second)
 	if res.HungUpBy != "local" {
 		t.Errorf("caller ended by %q, want local", res.HungUpBy)

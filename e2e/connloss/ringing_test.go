@@ -86,6 +86,8 @@ func testAgentAnswersDuringCut(t *testing.T, sw string) {
 	if d := conn.At.Sub(restoredAt); d > 15*time.Second {
 		t.Errorf("caller connected %v after the restore", d)
 	}
+	logLines(t, r.Svc.Log(), "websocket down", "resynced", "reconnected", "re-synced", "retrying", "while the connection was down",
+		"while the event socket was down", "after reconnect", "originate failed")
 	res := r.Finish(run, 60*time.Second)
 	if res.HungUpBy != "local" {
 		t.Errorf("caller ended by %q, want local", res.HungUpBy)
