@@ -19,7 +19,7 @@ import (
 // Dialled numbers of the test flows (testdata/flows).
 const (
 	extWait = "501" // straight into the queue, in-queue prompts then music
-	extIVR  = "502" // an IVR with two prompts around a pause, then the queue
+	extIVR  = "502" // an IVR with a pause, a prompt, then the queue
 )
 
 const (
@@ -112,12 +112,12 @@ func testCut(t *testing.T, sw string) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	before := waitQueue(t, r, func(q e2etest.Queue) bool { return len(q.Entries) == nEarly+nCallbacks+nLate }, "the line")
-	// The IVR callers last: their first prompt and pause span the cut.
+	// The IVR callers last: their prompt is asked for during the cut.
 	for i := range nIVR {
 		dial(fmt.Sprintf("ivr%d", i+1), fmt.Sprintf("+42060170000%d", i+1), extIVR, sipptest.Pause(callerLife))
 	}
 	waitFlows(t, r, 1+nEarly+nLate+nIVR)
-	time.Sleep(time.Second) // the IVR callers hear their first prompt
+	time.Sleep(time.Second) // the cut falls into the IVR callers' pause
 	ivrCalls := ivrCallers(r, before, connected.Call)
 	if len(ivrCalls) != nIVR {
 		t.Fatalf("IVR callers %q, want %d", ivrCalls, nIVR)
