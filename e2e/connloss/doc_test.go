@@ -8,9 +8,9 @@
 //
 // The population at the cut: a conversation with an agent, callers waiting
 // in the queue (some in the in-queue flow's prompts, some on music) while
-// a busy agent is offered calls, callers in the IVR whose prompt is asked for during the cut,
-// and callbacks waiting in the line; one more caller dials while the
-// connection is cut. After the restore the driver
+// a busy agent is offered calls, callers in the IVR whose prompt is asked
+// for during the cut, and callbacks waiting in the line; one more caller
+// dials while the connection is cut. After the restore the driver
 // reconnects and re-syncs, and the test asserts from outside the service:
 // every caller is offered an agent, in line order; nobody is hung up by
 // callflow (every sipp caller hangs up itself); every callback is dialled
