@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -76,6 +77,11 @@ type call struct {
 	holding   *bridge           // holding bridge the call is in
 	mixing    *bridge           // mixing bridge the call is in
 	music     bool              // hold music is playing
+
+	// originating is set while Originate waits for the channel's answer:
+	// the re-sync after a redial leaves such a call to Originate, whose
+	// channel may not exist yet (its bgapi sent on the new connection).
+	originating atomic.Bool
 }
 
 func (s *Switch) newCall(info adapter.CallInfo, sess *esl.Session, events *esl.Stream, answered bool) *call {

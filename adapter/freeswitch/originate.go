@@ -106,6 +106,8 @@ func (s *Switch) Originate(ctx context.Context, req adapter.OriginateRequest) (a
 		CallerName: req.CallerName, Endpoint: req.Endpoint}
 	c := s.newCall(info, nil, nil, true)
 	c.uuid = uuid
+	c.originating.Store(true)
+	defer c.originating.Store(false)
 	c.log = c.log.With(zap.String("tag", req.Tag), zap.String("endpoint", req.Endpoint))
 	if uuid != id {
 		c.log = c.log.With(zap.String("uuid", uuid))

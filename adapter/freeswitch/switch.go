@@ -333,6 +333,11 @@ func (s *Switch) resync(ctx context.Context) {
 		return
 	}
 	for _, c := range calls {
+		if c.originating.Load() {
+			// Originate decides (its job result, a uuid_dump after this
+			// re-sync, or its ring timer).
+			continue
+		}
 		out, err := conn.API(ctx, esl.API{Cmd: "uuid_exists", Args: c.uuid})
 		if err != nil {
 			s.log.Warn("resync: uuid_exists", zap.String("call_id", c.id), zap.Error(err))
