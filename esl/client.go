@@ -281,14 +281,35 @@ func (c *Conn) link(ctx context.Context) (*link, error) {
 		}
 		select {
 		case <-ready:
-			return l, nil
 		case <-c.done:
 			return nil, c.Err()
 		case <-ctx.Done():
 			return nil, fmt.Errorf("esl: waiting for connection: %w", ctx.Err())
 		}
+		select {
+		case <-l.dead:
+			// Lost, and the supervisor has not yet begun the redial (it
+			// first waits for the reader): wait for it rather than fail
+			// on a link known to be dead.
+			t := time.NewTimer(deadLinkPoll)
+			select {
+			case <-t.C:
+			case <-c.done:
+				t.Stop()
+				return nil, c.Err()
+			case <-ctx.Done():
+				t.Stop()
+				return nil, fmt.Errorf("esl: waiting for connection: %w", ctx.Err())
+			}
+		default:
+			return l, nil
+		}
 	}
 }
+
+// deadLinkPoll is how often link looks again while the current link is
+// dead and its replacement not yet begun.
+const deadLinkPoll = 5 * time.Millisecond
 
 // Send sends any command and returns its reply frame. A -ERR reply is a
 // *ReplyError (with the frame). A reply timeout closes the connection
