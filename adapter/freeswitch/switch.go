@@ -101,6 +101,11 @@ func (c *Config) validate() error {
 	return nil
 }
 
+// redialMax caps the inbound connection's redial back-off: a refused
+// attempt costs FreeSWITCH next to nothing, and callers wait for the
+// reconnect (docs/connection-loss.md).
+const redialMax = 2 * time.Second
+
 // inboundEvents are subscribed on the inbound connection; filters on
 // Unique-ID (one per originated channel) and Job-UUID (one per originate)
 // keep every other channel's events away.
@@ -216,7 +221,7 @@ func (s *Switch) Serve(ctx context.Context, h adapter.Handler) error {
 	defer close(s.ended)
 
 	conn, err := esl.Dial(ctx, s.cfg.Inbound, s.cfg.Password, esl.Options{Logger: s.log,
-		CommandTimeout: s.cfg.CommandTimeout, OnEvent: s.stray, OnReconnect: s.resync})
+		CommandTimeout: s.cfg.CommandTimeout, OnEvent: s.stray, OnReconnect: s.resync, RedialMax: redialMax})
 	if err != nil {
 		return fmt.Errorf("freeswitch: connect %s: %w: %w", s.cfg.Inbound, adapter.ErrClosed, err)
 	}

@@ -51,7 +51,9 @@ func testAgentAnswersDuringCut(t *testing.T, sw string) {
 				return p.Addr(), nil
 			},
 		},
-		AgentModes: []sipptest.Mode{sipptest.Answer}, AgentRingFor: ringFor, AgentHold: agentHold,
+		// The agent stays on the line well past the reconnect (a shorter
+		// hold would end the parked leg inside the gap).
+		AgentModes: []sipptest.Mode{sipptest.Answer}, AgentRingFor: ringFor, AgentHold: 20 * time.Second,
 	})
 	run := r.Call(sipptest.Caller{Extension: extWait, From: "+420601900001", Events: []sipptest.Step{sipptest.Pause(45 * time.Second), sipptest.Hangup()}})
 	id := r.InboundCall(20*time.Second, 0)
