@@ -185,8 +185,8 @@ func runScenario(t *testing.T, name string, stop func(*testing.T, *e2etest.Rig))
 	for _, e := range before.Entries {
 		want = append(want, entryKey(e))
 	}
-	offered, offeredAt := waitOffers(t, r, beforeRestart, want, 100*time.Second)
-	violations := orderViolations(t, want, offered, offeredAt)
+	offered := waitOffers(t, r, beforeRestart, want, 100*time.Second)
+	violations := orderViolations(t, want, offered)
 
 	// Conversations: completed once each, by the new process.
 	ends := waitCount(t, r, e2etest.Match{Source: "queue", Kind: "conversation_end", Attrs: map[string]string{"adopted": "true"}, After: e2etest.After(beforeRestart)}, nConv, 40*time.Second)
@@ -337,40 +337,35 @@ func waitFlows(t *testing.T, r *e2etest.Rig, n int) {
 // restart (agent_offered for a caller, dialing_agent for a callback) and
 // returns the keys of want in the order of their first offer, with its
 // time.
-func waitOffers(t *testing.T, r *e2etest.Rig, after int, want []string, d time.Duration) ([]string, map[string]time.Time) {
+func waitOffers(t *testing.T, r *e2etest.Rig, after int, want []string, d time.Duration) []string {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for {
 		var order []string
-		at := map[string]time.Time{}
 		for _, e := range r.Trace() {
 			if e.Index <= after || !contains(want, e.Call) || contains(order, e.Call) {
 				continue
 			}
-			if e.Source == "queue" && e.Kind == "agent_offered" || e.Source == "callback" && e.Kind == "dialing_agent" {
+			if e.Source == "queue" && e.Kind == "agent_offered" || e.Source == "callback" && e.Kind == "agent_assigned" {
 				order = append(order, e.Call)
-				at[e.Call] = e.At
 			}
 		}
 		if len(order) == len(want) || time.Now().After(deadline) {
 			if len(order) != len(want) {
 				t.Errorf("offered after the restart: %q, want every one of %q", order, want)
 			}
-			return order, at
+			return order
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
 }
 
-// sameRound bounds how much later than a caller's offer the offer of a
-// callback assigned in the same dispatch round may be traced: a caller's
-// offer is traced when the dispatcher assigns the agent, a callback's
-// (dialing_agent) only after its dialing state is committed.
-const sameRound = time.Second
-
 // orderViolations counts entries offered before an entry that stood ahead
-// of them in the line before the restart.
-func orderViolations(t *testing.T, want, offered []string, at map[string]time.Time) int {
+// of them in the line before the restart. The dispatcher traces its
+// assignments (agent_offered for a caller, agent_assigned for a callback)
+// in line order before any of their work starts, so the trace order is the
+// decision order.
+func orderViolations(t *testing.T, want, offered []string) int {
 	t.Helper()
 	rank := map[string]int{}
 	for i, k := range want {
@@ -378,13 +373,7 @@ func orderViolations(t *testing.T, want, offered []string, at map[string]time.Ti
 	}
 	n := 0
 	for i := 1; i < len(offered); i++ {
-		prev, cur := offered[i-1], offered[i]
-		if rank[cur] < rank[prev] && strings.HasPrefix(cur, "cb-") && !strings.HasPrefix(prev, "cb-") &&
-			at[cur].Sub(at[prev]) <= sameRound {
-			t.Logf("%s and %s were offered in one dispatch round (%v apart)", prev, cur, at[cur].Sub(at[prev]))
-			continue
-		}
-		if rank[cur] < rank[prev] {
+		if rank[offered[i]] < rank[offered[i-1]] {
 			t.Errorf("order violation: %s offered before %s (line order %q, offers %q)", offered[i-1], offered[i], want, offered)
 			n++
 		}
