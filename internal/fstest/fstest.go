@@ -68,14 +68,17 @@ type Options struct {
 
 // FreeSWITCH is a running FreeSWITCH.
 type FreeSWITCH struct {
-	ESLAddress    string // inbound event socket, 127.0.0.1:PORT
-	Password      string // its password
-	SIPPort       int    // profile "callflow" on 127.0.0.1 (UDP and TCP)
-	SocketAddress string // outbound event socket target of extension 200
-	RTPStart      int
-	RTPEnd        int
-	Dir           string // per-run folder: conf/ log/ db/ run/ ...
-	PID           int
+	ESLAddress string // inbound event socket, 127.0.0.1:PORT
+	Password   string // its password
+	// SoftphonePassword is the softphone account's password (written to
+	// the configuration folder's softphone-password).
+	SoftphonePassword string
+	SIPPort           int    // profile "callflow" on 127.0.0.1 (UDP and TCP)
+	SocketAddress     string // outbound event socket target of extension 200
+	RTPStart          int
+	RTPEnd            int
+	Dir               string // per-run folder: conf/ log/ db/ run/ ...
+	PID               int
 	// StartTime is from exec to the event socket accepting connections.
 	StartTime time.Duration
 
@@ -176,6 +179,15 @@ func Start(ctx context.Context, opt Options) (*FreeSWITCH, error) {
 	args = append(args, "-sounds", sounds)
 	if err := Render(templates, filepath.Join(f.Dir, "conf"), f.Vars()); err != nil {
 		return nil, err
+	}
+	// The softphone account's password (directory/softphone.xml), in the
+	// file vars.xml reads.
+	if _, err := rand.Read(secret); err != nil {
+		return nil, fmt.Errorf("fstest: softphone password: %w", err)
+	}
+	f.SoftphonePassword = hex.EncodeToString(secret)
+	if err := os.WriteFile(filepath.Join(f.Dir, "conf", "softphone-password"), []byte(f.SoftphonePassword), 0o600); err != nil {
+		return nil, fmt.Errorf("fstest: softphone password: %w", err)
 	}
 
 	f.bin, f.args = bin, args
