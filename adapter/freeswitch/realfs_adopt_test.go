@@ -116,7 +116,9 @@ func realAdopt(t *testing.T, fs *fstest.FreeSWITCH) {
 	}
 	sctx, stop := context.WithCancel(ctx)
 	served := make(chan error, 1)
-	go func() { served <- sw.Serve(sctx, func(context.Context, adapter.Call) { t.Error("unexpected new call") }) }()
+	go func() {
+		served <- sw.Serve(sctx, func(context.Context, adapter.Call) { t.Error("unexpected new call") })
+	}()
 	defer func() {
 		stop()
 		if err := <-served; err != nil && !errors.Is(err, context.Canceled) {
