@@ -8,7 +8,7 @@
 // store: a systemd stop and start.
 //
 // The assertions come from outside the service: the sipp callers (who
-// hung up: a caller who hears BYE from Asterisk was hung up by us), the
+// hung up: a caller who hears BYE from the switch was hung up by us), the
 // agents' and the customer's sipp phones (INVITEs per callback number),
 // the line as GET /v1/queues/support showed it before the restart, and the
 // service's trace and metrics after it.
