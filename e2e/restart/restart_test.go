@@ -19,8 +19,9 @@ import (
 	"github.com/callflow/callflow/internal/sipptest"
 )
 
-// Dialled numbers of the test flows (testdata/flows). They enter through
-// Stasis (deploy/asterisk's 30x extensions hand calls over FastAGI).
+// Dialled numbers of the test flows (testdata/flows). On Asterisk they
+// enter through Stasis (deploy/asterisk's 30x extensions hand calls over
+// FastAGI); on FreeSWITCH through the dialplan's callflow-by-number.
 const (
 	extWait       = "401" // queue with the announce in-queue flow
 	extIVR        = "402" // lingers in the IVR; resume point joins the queue
@@ -53,7 +54,11 @@ const (
 )
 
 func TestKillAndRestart(t *testing.T) {
-	runScenario(t, "kill -9", func(t *testing.T, r *e2etest.Rig) {
+	e2etest.EachSwitch(t, func(t *testing.T, sw string) { testKillAndRestart(t, sw) })
+}
+
+func testKillAndRestart(t *testing.T, sw string) {
+	runScenario(t, sw, "kill -9", func(t *testing.T, r *e2etest.Rig) {
 		if err := r.Svc.Kill(); err != nil {
 			t.Fatal(err)
 		}
@@ -61,7 +66,11 @@ func TestKillAndRestart(t *testing.T) {
 }
 
 func TestSIGTERMAndNewProcess(t *testing.T) {
-	runScenario(t, "SIGTERM", func(t *testing.T, r *e2etest.Rig) {
+	e2etest.EachSwitch(t, func(t *testing.T, sw string) { testSIGTERMAndNewProcess(t, sw) })
+}
+
+func testSIGTERMAndNewProcess(t *testing.T, sw string) {
+	runScenario(t, sw, "SIGTERM", func(t *testing.T, r *e2etest.Rig) {
 		if err := syscall.Kill(r.Svc.PID(), syscall.SIGTERM); err != nil {
 			t.Fatal(err)
 		}
@@ -85,7 +94,7 @@ type caller struct {
 // runScenario builds the population, stops the service with stop, starts
 // a new process on the same store and checks what the callers, phones and
 // trace saw.
-func runScenario(t *testing.T, name string, stop func(*testing.T, *e2etest.Rig)) {
+func runScenario(t *testing.T, sw, name string, stop func(*testing.T, *e2etest.Rig)) {
 	flows, err := filepath.Abs("testdata/flows")
 	if err != nil {
 		t.Fatal(err)
@@ -94,6 +103,7 @@ func runScenario(t *testing.T, name string, stop func(*testing.T, *e2etest.Rig))
 	// answer busy, so the line stands still. agent2 and agent3 take the
 	// conversations and hold until the other side hangs up.
 	r := e2etest.NewRig(t, e2etest.RigOptions{
+		Switch: sw,
 		Service: e2etest.Options{
 			FlowsDir: flows, DefaultFlow: "wait",
 			ByDialed:   map[string]string{extWait: "wait", extIVR: "ivr", extReserve: "reserve", extIVRReserve: "ivr-reserve"},
@@ -115,7 +125,7 @@ func runScenario(t *testing.T, name string, stop func(*testing.T, *e2etest.Rig))
 	// Two conversations: agent1 is busy, so agent2 and agent3 answer.
 	for i := range nConv {
 		dial(fmt.Sprintf("conv%d", i+1), fmt.Sprintf("+42060120000%d", i+1), extWait, sipptest.Pause(convLife))
-		r.Event(20*time.Second, e2etest.Match{Source: "queue", Kind: "connected", Text: fmt.Sprintf("PJSIP/agent%d", i+2)})
+		r.Event(20*time.Second, e2etest.Match{Source: "queue", Kind: "connected", Text: r.PBX.AgentEndpoint(i + 2)})
 	}
 	// Callers on music by the restart.
 	for i := range nEarly {
@@ -272,8 +282,8 @@ func runScenario(t *testing.T, name string, stop func(*testing.T, *e2etest.Rig))
 			stranded++
 		}
 	}
-	t.Logf("RESTART %s (asterisk): re-adopted=%d stranded=%d dropped=%d callbacks lost=%d doubled=%d order violations=%d conversations completed=%d restart gap=%.3fs (caller %s back in the queue; first prompt finished after %.3fs)",
-		name, int(adoptions["waiting"]+adoptions["declined"]+adoptions["conversation"]+adoptions["ivr"]), stranded, dropped, lost, doubled,
+	t.Logf("RESTART %s (%s): re-adopted=%d stranded=%d dropped=%d callbacks lost=%d doubled=%d order violations=%d conversations completed=%d restart gap=%.3fs (caller %s back in the queue; first prompt finished after %.3fs)",
+		name, sw, int(adoptions["waiting"]+adoptions["declined"]+adoptions["conversation"]+adoptions["ivr"]), stranded, dropped, lost, doubled,
 		violations, len(ends), gap.Seconds(), back.Call, playGap.Seconds())
 }
 
