@@ -57,6 +57,9 @@ type Options struct {
 	// Flows feeds the wallboard's flow view (nil: no flow view).
 	Flows *flowmap.Board
 	Log   *zap.Logger
+	// Nodes reports the nodes sharing the database for GET /v1/nodes
+	// (nil: a single node, 404).
+	Nodes NodesFunc
 }
 
 // MaxBody is the largest request body accepted.
@@ -122,6 +125,7 @@ func routes() []route {
 		{method: "GET", path: "/v1/recordings/{name}", codes: []int{ok200, e400, e401, e404, e500}, h: (*Handler).recording},
 		{method: "GET", path: "/v1/wallboard/stream", codes: []int{ok200, e401}, h: (*Handler).wallboardStream},
 		{method: "GET", path: "/v1/wallboard/flows", codes: []int{ok200, e401}, h: (*Handler).wallboardFlows},
+		{method: "GET", path: "/v1/nodes", codes: []int{ok200, e401, e404, e500}, h: (*Handler).listNodes},
 	}
 }
 
