@@ -21,6 +21,7 @@ import (
 
 const (
 	extWait = "401" // straight into queue support, in-queue prompts then music
+	extHold = "402" // stays in its flow: no agent is dialled for it
 	// leaseTTL is the nodes' lease time in the takeover test.
 	leaseTTL = 6 * time.Second
 	nWaiting = 4
@@ -38,7 +39,7 @@ func nodeOptions(t *testing.T, dsn, id string, ttl time.Duration) e2etest.Option
 		t.Fatal(err)
 	}
 	return e2etest.Options{
-		FlowsDir: flows, DefaultFlow: "wait", ByDialed: map[string]string{extWait: "wait"},
+		FlowsDir: flows, DefaultFlow: "wait", ByDialed: map[string]string{extWait: "wait", extHold: "hold"},
 		AgentRetry: 40 * time.Second, Logf: t.Logf,
 		Postgres: dsn, NodeID: id, LeaseTTL: ttl,
 	}
@@ -185,10 +186,10 @@ func TestTakeoverAfterKill(t *testing.T) {
 }
 
 // TestFencedNodeNeverDials: node a's lease row is taken in the database
-// by another holder while a still runs and is connected to Asterisk. A
-// callback and a caller then ask a for an agent: a checks the fence
-// before dialling, dials nothing, stops acting for the switch and exits,
-// leaving the caller up.
+// by another holder while a still runs and is connected to Asterisk, with
+// a caller in a flow. A callback registered then asks a for an agent: a
+// checks the fence before dialling, dials nothing, stops acting for the
+// switch and exits, leaving the caller up.
 func TestFencedNodeNeverDials(t *testing.T) {
 	_, dsn := pgtest.RequirePrivate(t)
 	// A long lease: the renewal (every 20 s) does not see the theft
@@ -200,6 +201,9 @@ func TestFencedNodeNeverDials(t *testing.T) {
 		CustomerMode: sipptest.Answer, CustomerHold: time.Second,
 	})
 	a := r.Svc
+	run := r.Call(sipptest.Caller{Extension: extHold, From: "+420601800009",
+		Events: []sipptest.Step{sipptest.Pause(20 * time.Second), sipptest.Hangup()}})
+	r.InboundCall(30*time.Second, 0)
 	db, err := sql.Open("pgx", dsn)
 	if err != nil {
 		t.Fatal(err)
@@ -213,8 +217,6 @@ func TestFencedNodeNeverDials(t *testing.T) {
 	if n, _ := res.RowsAffected(); n != 1 {
 		t.Fatalf("%d lease rows of a, want 1", n)
 	}
-	run := r.Call(sipptest.Caller{Extension: extWait, From: "+420601800009",
-		Events: []sipptest.Step{sipptest.Pause(20 * time.Second), sipptest.Hangup()}})
 	createCallback(t, a, "+420601900009")
 
 	select {
