@@ -161,22 +161,34 @@ func (n *node) acquire(ctx context.Context) error {
 // A renewal refused by the database (another node has the lease, or it
 // expired) loses it at once; renewals that fail for other reasons
 // (database unreachable) lose it when the lease time has passed since the
-// last good one. Ends with the loss or with release.
+// last good one, at that moment (not at the next tick). Ends with the
+// loss or with release.
 func (n *node) keep() {
 	defer close(n.kept)
-	t := time.NewTicker(n.renewEvery())
-	defer t.Stop()
+	next := time.Now().Add(n.renewEvery())
 	for {
-		select {
-		case <-n.stop:
-			return
-		case <-n.lost:
-			return
-		case <-t.C:
-		}
 		n.mu.Lock()
 		tok, till := n.token, n.validTill
 		n.mu.Unlock()
+		t := time.NewTimer(time.Until(next))
+		expiry := time.NewTimer(time.Until(till))
+		select {
+		case <-n.stop:
+			t.Stop()
+			expiry.Stop()
+			return
+		case <-n.lost:
+			t.Stop()
+			expiry.Stop()
+			return
+		case <-expiry.C:
+			t.Stop()
+			n.lose(errors.New("no renewal within the lease time"))
+			return
+		case <-t.C:
+			expiry.Stop()
+		}
+		next = time.Now().Add(n.renewEvery())
 		at := time.Now()
 		ctx, cancel := context.WithDeadline(context.Background(), till)
 		_, err := n.st.RenewLease(ctx, n.lease, n.id, tok, at, n.ttl)
