@@ -62,3 +62,12 @@ func (h *Handler) listNodes(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, ok200, out)
 	return nil
 }
+
+// standby refuses a callback change on a standby node: the callbacks are
+// the active node's engine's (docs/nodes.md).
+func (h *Handler) standby() error {
+	if h.opt.Standby != nil && h.opt.Standby() {
+		return errf(e503, "standby", "this node is standby for its switch; register and cancel callbacks on the active node (GET /v1/nodes)")
+	}
+	return nil
+}

@@ -58,3 +58,27 @@ func TestNodesRoute(t *testing.T) {
 		t.Fatalf("store down: %d %s", r.status, r.body)
 	}
 }
+
+func TestStandbyRefusesCallbackChanges(t *testing.T) {
+	f := newFixture(t, token)
+	var standby atomic.Bool
+	standby.Store(true)
+	h, err := New(Options{Engine: f.eng, Store: f.st, Token: token, Log: zaptest.NewLogger(t), Standby: standby.Load})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	f.srv = srv
+	const body = `{"queue": "sales", "number": "+420601123456"}`
+	if r := f.post(t, body); r.status != 503 || r.errCode(t) != "standby" {
+		t.Fatalf("create on standby: %d %s", r.status, r.body)
+	}
+	if r := f.do(t, "DELETE", "/v1/callbacks/1", token, "", ""); r.status != 503 || r.errCode(t) != "standby" {
+		t.Fatalf("cancel on standby: %d %s", r.status, r.body)
+	}
+	standby.Store(false)
+	if r := f.post(t, body); r.status != 201 {
+		t.Fatalf("create once active: %d %s", r.status, r.body)
+	}
+}

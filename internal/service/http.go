@@ -129,7 +129,7 @@ func (s *Service) Handler(o *Observability) (*api.Handler, error) {
 	return api.New(api.Options{
 		Engine: s.engine, Store: s.store, Media: s.media, Token: s.cfg.API.Token,
 		Health: s.Health, Metrics: o.Metrics.Handler(), Flows: board, Log: s.log.Named("api"),
-		Nodes: s.nodesView(),
+		Nodes: s.nodesView(), Standby: s.standby,
 	})
 }
 
@@ -181,3 +181,6 @@ func (s *Service) nodesView() api.NodesFunc {
 	}
 	return s.node.view
 }
+
+// standby tells whether this node waits for its switch's lease.
+func (s *Service) standby() bool { return s.node != nil && !s.node.holding() }
