@@ -185,6 +185,111 @@ func TestTakeoverAfterKill(t *testing.T) {
 		leaseTTL, took.Seconds(), adopted, dropped, lost, doubled, violations)
 }
 
+// TestPostgresDown: PostgreSQL is down for 10 s while node a serves
+// callers and its agent keeps answering busy (a offers the agent again
+// every second). While the database is down a dials nothing; it gives its
+// lease up when the lease time has passed and exits, leaving the calls up.
+// Once PostgreSQL is back, standby b takes the lease, re-adopts the
+// callers and serves them and the callback.
+func TestPostgresDown(t *testing.T) {
+	const outage = 10 * time.Second
+	pg, dsn := pgtest.RequirePrivate(t)
+	optA := nodeOptions(t, dsn, "a", leaseTTL)
+	optA.AgentRetry = time.Second
+	r := e2etest.NewRig(t, e2etest.RigOptions{
+		Service:      optA,
+		AgentModes:   []sipptest.Mode{sipptest.Busy},
+		CustomerMode: sipptest.Answer, CustomerHold: time.Second,
+	})
+	a := r.Svc
+	b := startNode(t, r, nodeOptions(t, dsn, "b", leaseTTL))
+	var runs []*e2etest.CallRun
+	for i := range nWaiting - 1 {
+		runs = append(runs, r.Call(sipptest.Caller{Extension: extWait, From: fmt.Sprintf("+42060170000%d", i+1),
+			Events: []sipptest.Step{sipptest.Pause(callerLife), sipptest.Hangup()}}))
+		time.Sleep(300 * time.Millisecond)
+	}
+	const cbNumber = "+420601900002"
+	cbID := createCallback(t, a, cbNumber)
+	before := waitQueue(t, a, func(q e2etest.Queue) bool { return len(q.Entries) == nWaiting }, "the line on a")
+	var want []string
+	for _, e := range before.Entries {
+		want = append(want, entryKey(e))
+	}
+	if _, err := r.Agents[0].WaitCalls(r.Ctx(30*time.Second), 2); err != nil {
+		t.Fatalf("a does not offer the busy agent again: %v", err)
+	}
+	time.Sleep(500 * time.Millisecond) // the last line rows reach the group commit
+
+	pg.Crash()
+	downAt := time.Now()
+	select {
+	case <-a.Done():
+		t.Logf("a exited %.3fs after PostgreSQL went down", time.Since(downAt).Seconds())
+	case <-time.After(outage):
+		t.Errorf("a still runs %v after PostgreSQL went down (lease %v)", outage, leaseTTL)
+	}
+	time.Sleep(time.Until(downAt.Add(outage)))
+	// Dials while the database was down: INVITEs the agent's phone saw
+	// from a moment after the crash (a dial sent just before it is seen
+	// at most phonePoll late) to the restart.
+	during := 0
+	for _, c := range r.Agents[0].Calls() {
+		if c.At.After(downAt.Add(time.Second)) {
+			during++
+		}
+	}
+	if during != 0 {
+		t.Errorf("the agent was dialled %d times while PostgreSQL was down", during)
+	}
+	if err := r.Agents[0].SetMode(r.Ctx(30*time.Second), sipptest.Answer, agentHold); err != nil {
+		t.Fatal(err)
+	}
+	upAt := time.Now()
+	if err := pg.Restart(r.Ctx(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	takeover := waitStoredEvent(t, b, "lease_takeover", 3*leaseTTL)
+	offered := waitOffers(t, b, want, 90*time.Second)
+	violations := 0
+	for i, k := range offered {
+		if i < len(want) && want[i] != k {
+			violations++
+		}
+	}
+	if violations > 0 {
+		t.Errorf("offers on b %q, want the old line order %q", offered, want)
+	}
+	lost, doubled := 0, 0
+	if !waitCallback(r, b, cbID, "completed", 60*time.Second) {
+		t.Errorf("callback %d not completed by b", cbID)
+		lost++
+	}
+	invites := 0
+	for _, c := range r.Customer.Calls() {
+		if c.To == cbNumber {
+			invites++
+		}
+	}
+	if invites > 1 {
+		t.Errorf("callback %d: customer called %d times, want once", cbID, invites)
+		doubled++
+	}
+	dropped := 0
+	for _, run := range runs {
+		res, err := run.Wait(callerLife + 60*time.Second)
+		if res.Dir != "" {
+			res.Cleanup()
+		}
+		if err != nil || res.HungUpBy != "local" {
+			t.Errorf("caller %s: ended by %q: %v", run.Caller.From, res.HungUpBy, err)
+			dropped++
+		}
+	}
+	t.Logf("POSTGRES DOWN %v (asterisk, lease %v): dials while down=%d, b took over %.3fs after PostgreSQL was started again, dropped=%d callbacks lost=%d doubled=%d order violations=%d",
+		outage, leaseTTL, during, takeover.At.Sub(upAt).Seconds(), dropped, lost, doubled, violations)
+}
+
 // TestFencedNodeNeverDials: node a's lease row is taken in the database
 // by another holder while a still runs and is connected to Asterisk, with
 // a caller in a flow. A callback registered then asks a for an agent: a
