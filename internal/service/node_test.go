@@ -46,7 +46,7 @@ func testNode(t *testing.T, dsn, id string, ttl time.Duration) (*node, *store.DB
 // lease stops the next dial and loses the lease; the standby takes over
 // after the expiry; a release hands over at once.
 func TestNodeLease(t *testing.T) {
-	c, dsn := pgtest.RequirePrivate(t)
+	pg, dsn := pgtest.RequirePrivate(t)
 	const ttl = 3 * time.Second
 	a, st := testNode(t, dsn, "a", ttl)
 	b, _ := testNode(t, dsn, "b", ttl)
@@ -115,16 +115,28 @@ func TestNodeLease(t *testing.T) {
 		t.Fatalf("events %+v %v", evs, err)
 	}
 
+	// b releases (the end of a drain): c takes over at once.
+	cn, _ := testNode(t, dsn, "c", ttl)
+	b.release(ctx)
+	took := time.Now()
+	if err := cn.wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(took); d > ttl/2 || cn.takeovers.Load() != 1 {
+		t.Fatalf("c took the released lease after %v with %d takeovers", d, cn.takeovers.Load())
+	}
+	go cn.keep()
+
 	// A node cut from PostgreSQL dials nothing.
-	c.Crash()
-	bsw := &countingSwitch{}
-	if _, err := fence(bsw, b).Originate(ctx, adapter.OriginateRequest{Endpoint: "PJSIP/agent1"}); err == nil || bsw.dials != 0 {
-		t.Fatalf("dial without the database: %v, %d dials", err, bsw.dials)
+	pg.Crash()
+	csw := &countingSwitch{}
+	if _, err := fence(csw, cn).Originate(ctx, adapter.OriginateRequest{Endpoint: "PJSIP/agent1"}); err == nil || csw.dials != 0 {
+		t.Fatalf("dial without the database: %v, %d dials", err, csw.dials)
 	}
 	select {
-	case <-b.lostC():
+	case <-cn.lostC():
 	case <-time.After(2 * ttl):
-		t.Fatal("b kept its lease without reaching the database for twice the lease time")
+		t.Fatal("c kept its lease without reaching the database for twice the lease time")
 	}
 }
 
