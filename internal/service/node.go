@@ -244,7 +244,11 @@ func (n *node) check(ctx context.Context) error {
 	if !held || !now.Before(till) {
 		return fmt.Errorf("%w: %s not held by %s (valid till %s)", store.ErrLeaseLost, n.lease, n.id, till.Format(time.RFC3339Nano))
 	}
-	err := n.st.CheckFence(ctx, store.Fence{Lease: n.lease, Token: tok}, n.id, now)
+	// Not past the lease's local expiry: a database that does not answer
+	// must not hold the dial (and the call waiting for it) longer.
+	cctx, cancel := context.WithDeadline(ctx, till)
+	defer cancel()
+	err := n.st.CheckFence(cctx, store.Fence{Lease: n.lease, Token: tok}, n.id, now)
 	if errors.Is(err, store.ErrLeaseLost) {
 		n.lose(err)
 	}
