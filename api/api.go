@@ -57,6 +57,13 @@ type Options struct {
 	// Flows feeds the wallboard's flow view (nil: no flow view).
 	Flows *flowmap.Board
 	Log   *zap.Logger
+	// Nodes reports the nodes sharing the database for GET /v1/nodes
+	// (nil: a single node, 404).
+	Nodes NodesFunc
+	// Standby tells whether this node waits for its switch's lease
+	// (nil: never): it then refuses to register or cancel callbacks (503),
+	// which the active node's engine serves.
+	Standby func() bool
 }
 
 // MaxBody is the largest request body accepted.
@@ -115,13 +122,14 @@ func routes() []route {
 		{method: "POST", path: "/v1/callbacks", codes: []int{c201, e400, e401, e409, e413, e415, e422, e500, e503}, h: (*Handler).createCallback},
 		{method: "GET", path: "/v1/callbacks", codes: []int{ok200, e400, e401, e500}, h: (*Handler).listCallbacks},
 		{method: "GET", path: "/v1/callbacks/{id}", codes: []int{ok200, e400, e401, e404, e500}, h: (*Handler).getCallback},
-		{method: "DELETE", path: "/v1/callbacks/{id}", codes: []int{ok200, e400, e401, e404, e409, e500}, h: (*Handler).cancelCallback},
+		{method: "DELETE", path: "/v1/callbacks/{id}", codes: []int{ok200, e400, e401, e404, e409, e500, e503}, h: (*Handler).cancelCallback},
 		{method: "GET", path: "/v1/queues", codes: []int{ok200, e401}, h: (*Handler).listQueues},
 		{method: "GET", path: "/v1/queues/{name}", codes: []int{ok200, e401, e404}, h: (*Handler).getQueue},
 		{method: "GET", path: "/v1/events", codes: []int{ok200, e400, e401, e500}, h: (*Handler).listEvents},
 		{method: "GET", path: "/v1/recordings/{name}", codes: []int{ok200, e400, e401, e404, e500}, h: (*Handler).recording},
 		{method: "GET", path: "/v1/wallboard/stream", codes: []int{ok200, e401}, h: (*Handler).wallboardStream},
 		{method: "GET", path: "/v1/wallboard/flows", codes: []int{ok200, e401}, h: (*Handler).wallboardFlows},
+		{method: "GET", path: "/v1/nodes", codes: []int{ok200, e401, e404, e500}, h: (*Handler).listNodes},
 	}
 }
 

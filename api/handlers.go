@@ -133,6 +133,9 @@ func (b createBody) prompts() ([]adapter.Prompt, error) {
 }
 
 func (h *Handler) createCallback(w http.ResponseWriter, r *http.Request) error {
+	if err := h.standby(); err != nil {
+		return err
+	}
 	var b createBody
 	if err := decodeJSON(w, r, &b); err != nil {
 		return err
@@ -296,6 +299,9 @@ func (h *Handler) getCallback(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *Handler) cancelCallback(w http.ResponseWriter, r *http.Request) error {
+	if err := h.standby(); err != nil {
+		return err
+	}
 	id, err := pathID(r)
 	if err != nil {
 		return err

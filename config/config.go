@@ -43,6 +43,9 @@ type Config struct {
 	// 10s, more than 0): serve exits within it even if the drain is not
 	// finished.
 	ShutdownTimeout time.Duration
+	// Node names this process among several sharing a PostgreSQL store
+	// (node section); zero: a single node.
+	Node NodeConfig
 
 	secrets []secretRef // *_file entries Load reads
 }

@@ -186,6 +186,10 @@ var configKeys = sec("config", "callflow service configuration",
 		leaf("count", kCount, "which occurrence kills").dflt(1),
 	).only(),
 	leaf("shutdown_timeout", kPositive, "bound of the drain after SIGTERM or SIGINT").dflt(DefaultShutdownTimeout.String()),
+	sec("node", "this node among several sharing a PostgreSQL store (docs/nodes.md); leave out for one node",
+		leaf("id", kName, "this node's name, unique among the nodes of the database").req(),
+		leaf("lease_ttl", kPositive, "how long the switch lease lasts without renewal (at least 3s); renewed every third of it").dflt(DefaultLeaseTTL.String()),
+	),
 )
 
 // faultPointPattern is a crash point's form (faults.kill_after).

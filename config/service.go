@@ -45,6 +45,7 @@ func (d *decoder) top(c *Config, n ast.Node) {
 		"trunks": func(v ast.Node) { d.trunks(c, v) },
 		"queues": func(v ast.Node) { d.queues(c, v) },
 		"faults": func(v ast.Node) { d.faults(c, v) },
+		"node":   func(v ast.Node) { d.node(c, v) },
 
 		"shutdown_timeout": d.positive(&c.ShutdownTimeout, "shutdown_timeout"),
 	})

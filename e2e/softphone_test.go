@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -19,9 +20,10 @@ import (
 )
 
 // baresipAddr is the loopback address the softphone sends from: the
-// "caller" identify of deploy/asterisk matches 127.0.0.1, so a softphone on
-// the same machine must use another loopback address to be identified by
-// its account.
+// "caller" identify of deploy/asterisk matches 127.0.0.1, and FreeSWITCH's
+// profile takes calls from 127.0.0.1 unauthenticated, so a softphone on the
+// same machine must use another loopback address to be identified by its
+// account.
 const baresipAddr = "127.0.0.2"
 
 // softphone is a running baresip with its ctrl_tcp control connection.
@@ -34,8 +36,8 @@ type softphone struct {
 }
 
 // startSoftphone runs Debian's baresip with the softphone account of
-// deploy/asterisk (password from the running Asterisk) and connects to its
-// TCP control module.
+// deploy/asterisk or deploy/freeswitch (password from the running switch)
+// and connects to its TCP control module.
 func startSoftphone(t *testing.T, sipPort int, password string) *softphone {
 	t.Helper()
 	bin, err := exec.LookPath("baresip")
@@ -165,21 +167,26 @@ func (sp *softphone) waitEvent(ctx context.Context, typ string) map[string]any {
 
 // TestSoftphoneCallsIVROffer registers baresip as the softphone account,
 // calls the ivr-offer flow (202), presses 1 and checks that the callback
-// was registered for the account's caller ID.
+// was registered for the account's caller ID, on each switch.
 func TestSoftphoneCallsIVROffer(t *testing.T) {
-	r := e2etest.NewRig(t, e2etest.RigOptions{})
+	e2etest.EachSwitch(t, testSoftphoneCallsIVROffer)
+}
+
+func testSoftphoneCallsIVROffer(t *testing.T, sw string) {
+	r := e2etest.NewRig(t, e2etest.RigOptions{Switch: sw})
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	sp := startSoftphone(t, r.Ast.SIPPort, r.Ast.SoftphonePassword)
+	password := r.PBX.SoftphonePassword()
+	sp := startSoftphone(t, r.PBX.SIPPort, password)
 	// baresip registers as soon as it starts, before the control
-	// connection can see REGISTER_OK: ask Asterisk for the contact.
+	// connection can see REGISTER_OK: ask the switch for the contact.
 	var contacts string
 	for {
-		out, err := r.Ast.CLI(ctx, "pjsip show contacts")
+		out, err := r.PBX.Registrations(ctx)
 		if err == nil {
 			contacts = out
 		}
-		if err == nil && strings.Contains(out, "softphone/sip:softphone") {
+		if err == nil && registered(sw, out) {
 			break
 		}
 		if ctx.Err() != nil {
@@ -189,7 +196,7 @@ func TestSoftphoneCallsIVROffer(t *testing.T) {
 	}
 	t.Logf("registered:\n%s", contacts)
 
-	sp.command("dial", fmt.Sprintf("sip:%s@127.0.0.1:%d", e2etest.ExtIVROffer, r.Ast.SIPPort))
+	sp.command("dial", fmt.Sprintf("sip:%s@127.0.0.1:%d", e2etest.ExtIVROffer, r.PBX.SIPPort))
 	sp.waitEvent(ctx, "CALL_ESTABLISHED")
 	id := r.InboundCall(20*time.Second, 0)
 	// The menu listens while its prompt plays.
@@ -197,7 +204,7 @@ func TestSoftphoneCallsIVROffer(t *testing.T) {
 	time.Sleep(time.Second)
 	sp.command("sndcode", "1")
 	reg := r.Event(20*time.Second, e2etest.Match{Call: id, Source: "queue", Kind: "registered"})
-	const want = "+420601555666" // callerid of the softphone endpoint
+	const want = "+420601555666" // caller ID of the softphone account
 	if reg.Attrs["number"] != want {
 		t.Errorf("callback registered for %q, want the softphone's caller ID %s", reg.Attrs["number"], want)
 	}
@@ -209,6 +216,16 @@ func TestSoftphoneCallsIVROffer(t *testing.T) {
 	if len(cbs) != 1 || cbs[0].Number != want {
 		t.Errorf("callbacks %+v, want one for %s", cbs, want)
 	}
+}
+
+// registered tells whether the switch's registrations list (see
+// e2etest.PBX.Registrations) holds the softphone account's contact.
+func registered(sw, out string) bool {
+	if sw == e2etest.FreeSWITCH {
+		return regexp.MustCompile(`(?m)^Auth-User:\s+softphone$`).MatchString(out) &&
+			regexp.MustCompile(`(?m)^IP:\s+`+regexp.QuoteMeta(baresipAddr)+`$`).MatchString(out)
+	}
+	return strings.Contains(out, "softphone/sip:softphone")
 }
 
 func freeTCP(t *testing.T) int {

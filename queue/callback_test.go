@@ -191,7 +191,7 @@ func TestCustomerFirst(t *testing.T) {
 			kinds = append(kinds, e.Kind)
 		}
 	}
-	want := []string{"dialing_customer", "customer_answered", "dialing_agent", "agent_answered", "media_to_agent", "connected", "completed"}
+	want := []string{"agent_assigned", "dialing_customer", "customer_answered", "dialing_agent", "agent_answered", "media_to_agent", "connected", "completed"}
 	if !slices.Equal(kinds, want) {
 		t.Fatalf("kinds %v, want %v\n%s", kinds, want, h.dump())
 	}

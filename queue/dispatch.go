@@ -48,21 +48,24 @@ func (e *Engine) kick() {
 			e.kick()
 		})
 	}
-	e.mu.Unlock()
 	// Assignments are traced here, in line order, before their work runs
-	// concurrently.
+	// concurrently; announceMu, taken before mu is released, keeps the
+	// announcements of two kicks in the order they were planned.
+	e.announceMu.Lock()
+	e.mu.Unlock()
 	for _, f := range announce {
 		f()
 	}
+	e.announceMu.Unlock()
 	for _, f := range work {
 		e.clk.Go(f)
 	}
 }
 
 // planLocked handles one queue: expiries, retries becoming due, and agent
-// assignment in strict line order. announce traces the offers to live
-// callers in that order (a callback's dispatch is traced once its state
-// is committed).
+// assignment in strict line order. announce traces the assignments in that
+// order: agent_offered for a live caller, agent_assigned for a callback
+// (whose dialing_agent follows once its state is committed).
 func (e *Engine) planLocked(q *queueState, now time.Time, later func(time.Time)) (work, announce []func()) {
 	w := q.cfg.Callback.Window
 	// Only the callbacks whose deadline or retry time has come are visited;
@@ -93,6 +96,10 @@ func (e *Engine) planLocked(q *queueState, now time.Time, later func(time.Time))
 		en.busy = true
 		en.touch()
 		if en.kind == kindCallback {
+			cb := en.cb
+			announce = append(announce, func() {
+				e.emitCB(cb, "agent_assigned", ag.endpoint, map[string]string{"endpoint": ag.endpoint})
+			})
 			work = append(work, func() { e.runCallback(en, ag) })
 		} else {
 			callID := en.call.ID()

@@ -66,12 +66,14 @@ type Engine struct {
 	cfg   Config
 	order []*queueState // config order
 
-	mu     sync.Mutex
-	ctx    context.Context // dispatcher lifetime, set by Start
-	cancel context.CancelFunc
-	queues map[string]*queueState
-	agents map[string]*agent // by endpoint, shared between queues
-	byCall map[string]*entry // caller entries by call id
+	mu sync.Mutex
+	// announceMu orders the tracing of assignments between kicks (see kick).
+	announceMu sync.Mutex
+	ctx        context.Context // dispatcher lifetime, set by Start
+	cancel     context.CancelFunc
+	queues     map[string]*queueState
+	agents     map[string]*agent // by endpoint, shared between queues
+	byCall     map[string]*entry // caller entries by call id
 	// pendingAdopt: entries rebuilt by Adopt whose call has not been
 	// bound again yet (Rebind), by call id.
 	pendingAdopt map[string]*entry

@@ -92,6 +92,7 @@ func TestAgentFirstCallbackKeepsPlace(t *testing.T) {
 	// the agent, then the customer dialled with the callback's ANI.
 	agentLeg, custLeg := h.leg(1, "dialing_agent", 0), h.leg(1, "dialing_customer", 0)
 	want := []string{
+		"cb-1 callback agent_assigned PJSIP/agent1",
 		"cb-1 callback dialing_agent PJSIP/agent1",
 		agentLeg + " switch originate PJSIP/agent1",
 		"cb-1 callback agent_answered PJSIP/agent1",
@@ -136,9 +137,9 @@ func TestCallbackRetries(t *testing.T) {
 		wantKinds []string
 	}{
 		{name: "busy then answer", attempts: []sim.Behaviour{sim.Busy, sim.Answer}, wantState: store.Completed, wantN: 2,
-			wantKinds: []string{"customer_busy", "retry_wait", "dialing_agent", "agent_answered", "media_to_agent", "dialing_customer", "connected", "completed"}},
+			wantKinds: []string{"customer_busy", "retry_wait", "agent_assigned", "dialing_agent", "agent_answered", "media_to_agent", "dialing_customer", "connected", "completed"}},
 		{name: "attempts exhausted", attempts: []sim.Behaviour{sim.NoAnswer}, wantState: store.Failed, wantN: 2,
-			wantKinds: []string{"customer_no_answer", "retry_wait", "dialing_agent", "agent_answered", "media_to_agent", "dialing_customer", "customer_no_answer", "failed"}},
+			wantKinds: []string{"customer_no_answer", "retry_wait", "agent_assigned", "dialing_agent", "agent_answered", "media_to_agent", "dialing_customer", "customer_no_answer", "failed"}},
 		{name: "outcome not retried fails at once", attempts: []sim.Behaviour{sim.Busy}, retryOn: []string{"no_answer"}, wantState: store.Failed, wantN: 1,
 			wantKinds: []string{"customer_busy", "failed"}},
 	}

@@ -121,6 +121,7 @@ func runConformance(t *testing.T, b backend) {
 		{"a fenced claim needs the lease", confFencedClaim},
 		{"one lease winner among concurrent acquirers", confLeaseRace},
 		{"durable line", confLine},
+		{"nodes and the fence check", confNodes},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.run(t, b(t)) })

@@ -258,7 +258,8 @@ func (c *call) wireErr(op string, err error) error {
 	case c.isGone():
 		return fmt.Errorf("freeswitch: %s %s: %w: %w", op, c.id, adapter.ErrHangup, err)
 	case c.sess != nil && (errors.Is(err, esl.ErrDisconnected) || errors.Is(err, esl.ErrConnLost) || errors.Is(err, esl.ErrClosed)):
-		// An async full socket that closes takes its channel with it.
+		// The session is gone: the channel is out of this process's
+		// control (the dialplan parks it for the next process).
 		return fmt.Errorf("freeswitch: %s %s: %w: %w", op, c.id, adapter.ErrHangup, err)
 	case errors.Is(err, esl.ErrDisconnected) || errors.Is(err, esl.ErrConnLost) || errors.Is(err, esl.ErrClosed):
 		return fmt.Errorf("freeswitch: %s %s: %w: %w", op, c.id, adapter.ErrClosed, err)

@@ -66,6 +66,17 @@
 // so nothing racing the attach is missed. The attached call is controlled
 // like an originated one, through the inbound connection.
 //
+// Re-adoption (adapter.Adopter, adopt.go): the shipped dialplan marks each
+// call it hands over with callflow_inbound=true and parks it after
+// "socket", so a call outlives its session when the process exits.
+// Survivors lists "show channels as json" and keeps the channels no call
+// or session of this process holds whose uuid_dump carries the mark.
+// Adopt controls such a call through the inbound connection like an
+// attached one (watch, "filter Unique-ID U", uuid_dump, then
+// "uuid_break U all" to stop what it still plays for the old process),
+// with Direction Inbound and Args from callflow_args; the call is hung up
+// (uuid_kill) when the handler returns.
+//
 // Originate ends the ring itself at exactly OriginateRequest.Timeout
 // ("uuid_kill U NO_ANSWER", then ErrNoAnswer): FreeSWITCH compares
 // originate_timeout in whole epoch seconds and gives up anywhere in

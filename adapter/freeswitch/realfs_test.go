@@ -93,8 +93,8 @@ func resetChannels(ctx context.Context, ctl *esl.Conn) error {
 
 // TestRealFreeSWITCH starts one real FreeSWITCH 1.10 with deploy/freeswitch
 // (fstest.Require: skipped where it is not installed, a failure under CI)
-// and runs on it, in order: the conformance suite, the ring-timeout trial
-// and the hostile-input calls.
+// and runs on it, in order: the conformance suite, the ring-timeout trial,
+// the hostile-input calls and the re-adoption of calls a process let go.
 func TestRealFreeSWITCH(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real FreeSWITCH: skipped with -short")
@@ -104,6 +104,7 @@ func TestRealFreeSWITCH(t *testing.T) {
 	t.Run("conformance", func(t *testing.T) { realConformance(t, fs) })
 	t.Run("ring timeout", func(t *testing.T) { realRingTimeout(t, fs) })
 	t.Run("hostile input", func(t *testing.T) { realHostileInput(t, fs) })
+	t.Run("adopt", func(t *testing.T) { realAdopt(t, fs) })
 	t.Logf("freeswitch: all real-switch tests took %v", time.Since(t0).Round(time.Millisecond))
 }
 

@@ -131,6 +131,9 @@ type Switch struct {
 	ready   chan struct{}    // closed once Serve is connected and listening
 	ended   chan struct{}    // closed when Serve has returned
 	calls   map[string]*call // originated and attached calls by Call.ID
+	// sessions holds the Unique-IDs of the running outbound sessions
+	// (adopt.go: Survivors leaves them out).
+	sessions sync.Map
 
 	// attaching admits one Attach at a time (capacity 1), so two never
 	// watch and filter the same channel.
@@ -291,6 +294,8 @@ func (s *Switch) session(h adapter.Handler) esl.Handler {
 			CallerNumber: d.Get("Caller-Caller-ID-Number"), CallerName: d.Get("Caller-Caller-ID-Name"),
 			Dialed: d.Get("Caller-Destination-Number"), Args: splitArgs(d.Get("variable_callflow_args"))}
 		c := s.newCall(info, sess, sess.Events(), d.Get("Answer-State") == "answered")
+		s.sessions.Store(id, true)
+		defer s.sessions.Delete(id)
 		go c.dispatch() // ends when the session's event stream ends (socket closed)
 		for _, cmd := range []esl.Command{esl.Linger{}, esl.MyEvents{}, esl.Events{Format: esl.FormatPlain, Names: sessionEvents}} {
 			if _, err := c.send(ctx, "session setup", cmd); err != nil {

@@ -8,21 +8,16 @@
 // store: a systemd stop and start.
 //
 // The assertions come from outside the service: the sipp callers (who
-// hung up: a caller who hears BYE from Asterisk was hung up by us), the
+// hung up: a caller who hears BYE from the switch was hung up by us), the
 // agents' and the customer's sipp phones (INVITEs per callback number),
 // the line as GET /v1/queues/support showed it before the restart, and the
 // service's trace and metrics after it.
 //
-// The tests share one Asterisk (asterisktest.Main) and take the
-// machine-wide Asterisk lock: run the package on its own,
-// go test ./e2e/restart.
+// Every test runs on each switch of e2etest.Switches (TestX/asterisk,
+// TestX/freeswitch): each subtest starts its own switch under the
+// machine-wide switch lock, so run the package on its own,
+// go test ./e2e/restart. On FreeSWITCH the callers reach callflow through
+// the shipped dialplan's callflow-by-number extension
+// (deploy/freeswitch/dialplan/callflow.xml), which marks each call and
+// parks it when its socket session ends with the process.
 package restart
-
-import (
-	"os"
-	"testing"
-
-	"github.com/callflow/callflow/internal/asterisktest"
-)
-
-func TestMain(m *testing.M) { os.Exit(asterisktest.Main(m)) }

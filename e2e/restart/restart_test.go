@@ -19,8 +19,9 @@ import (
 	"github.com/callflow/callflow/internal/sipptest"
 )
 
-// Dialled numbers of the test flows (testdata/flows). They enter through
-// Stasis (deploy/asterisk's 30x extensions hand calls over FastAGI).
+// Dialled numbers of the test flows (testdata/flows). On Asterisk they
+// enter through Stasis (deploy/asterisk's 30x extensions hand calls over
+// FastAGI); on FreeSWITCH through the dialplan's callflow-by-number.
 const (
 	extWait       = "401" // queue with the announce in-queue flow
 	extIVR        = "402" // lingers in the IVR; resume point joins the queue
@@ -53,7 +54,11 @@ const (
 )
 
 func TestKillAndRestart(t *testing.T) {
-	runScenario(t, "kill -9", func(t *testing.T, r *e2etest.Rig) {
+	e2etest.EachSwitch(t, func(t *testing.T, sw string) { testKillAndRestart(t, sw) })
+}
+
+func testKillAndRestart(t *testing.T, sw string) {
+	runScenario(t, sw, "kill -9", func(t *testing.T, r *e2etest.Rig) {
 		if err := r.Svc.Kill(); err != nil {
 			t.Fatal(err)
 		}
@@ -61,7 +66,11 @@ func TestKillAndRestart(t *testing.T) {
 }
 
 func TestSIGTERMAndNewProcess(t *testing.T) {
-	runScenario(t, "SIGTERM", func(t *testing.T, r *e2etest.Rig) {
+	e2etest.EachSwitch(t, func(t *testing.T, sw string) { testSIGTERMAndNewProcess(t, sw) })
+}
+
+func testSIGTERMAndNewProcess(t *testing.T, sw string) {
+	runScenario(t, sw, "SIGTERM", func(t *testing.T, r *e2etest.Rig) {
 		if err := syscall.Kill(r.Svc.PID(), syscall.SIGTERM); err != nil {
 			t.Fatal(err)
 		}
@@ -85,7 +94,7 @@ type caller struct {
 // runScenario builds the population, stops the service with stop, starts
 // a new process on the same store and checks what the callers, phones and
 // trace saw.
-func runScenario(t *testing.T, name string, stop func(*testing.T, *e2etest.Rig)) {
+func runScenario(t *testing.T, sw, name string, stop func(*testing.T, *e2etest.Rig)) {
 	flows, err := filepath.Abs("testdata/flows")
 	if err != nil {
 		t.Fatal(err)
@@ -94,6 +103,7 @@ func runScenario(t *testing.T, name string, stop func(*testing.T, *e2etest.Rig))
 	// answer busy, so the line stands still. agent2 and agent3 take the
 	// conversations and hold until the other side hangs up.
 	r := e2etest.NewRig(t, e2etest.RigOptions{
+		Switch: sw,
 		Service: e2etest.Options{
 			FlowsDir: flows, DefaultFlow: "wait",
 			ByDialed:   map[string]string{extWait: "wait", extIVR: "ivr", extReserve: "reserve", extIVRReserve: "ivr-reserve"},
@@ -115,7 +125,7 @@ func runScenario(t *testing.T, name string, stop func(*testing.T, *e2etest.Rig))
 	// Two conversations: agent1 is busy, so agent2 and agent3 answer.
 	for i := range nConv {
 		dial(fmt.Sprintf("conv%d", i+1), fmt.Sprintf("+42060120000%d", i+1), extWait, sipptest.Pause(convLife))
-		r.Event(20*time.Second, e2etest.Match{Source: "queue", Kind: "connected", Text: fmt.Sprintf("PJSIP/agent%d", i+2)})
+		r.Event(20*time.Second, e2etest.Match{Source: "queue", Kind: "connected", Text: r.PBX.AgentEndpoint(i + 2)})
 	}
 	// Callers on music by the restart.
 	for i := range nEarly {
@@ -185,8 +195,8 @@ func runScenario(t *testing.T, name string, stop func(*testing.T, *e2etest.Rig))
 	for _, e := range before.Entries {
 		want = append(want, entryKey(e))
 	}
-	offered, offeredAt := waitOffers(t, r, beforeRestart, want, 100*time.Second)
-	violations := orderViolations(t, want, offered, offeredAt)
+	offered := waitOffers(t, r, beforeRestart, want, 100*time.Second)
+	violations := orderViolations(t, want, offered)
 
 	// Conversations: completed once each, by the new process.
 	ends := waitCount(t, r, e2etest.Match{Source: "queue", Kind: "conversation_end", Attrs: map[string]string{"adopted": "true"}, After: e2etest.After(beforeRestart)}, nConv, 40*time.Second)
@@ -272,8 +282,8 @@ func runScenario(t *testing.T, name string, stop func(*testing.T, *e2etest.Rig))
 			stranded++
 		}
 	}
-	t.Logf("RESTART %s (asterisk): re-adopted=%d stranded=%d dropped=%d callbacks lost=%d doubled=%d order violations=%d conversations completed=%d restart gap=%.3fs (caller %s back in the queue; first prompt finished after %.3fs)",
-		name, int(adoptions["waiting"]+adoptions["declined"]+adoptions["conversation"]+adoptions["ivr"]), stranded, dropped, lost, doubled,
+	t.Logf("RESTART %s (%s): re-adopted=%d stranded=%d dropped=%d callbacks lost=%d doubled=%d order violations=%d conversations completed=%d restart gap=%.3fs (caller %s back in the queue; first prompt finished after %.3fs)",
+		name, sw, int(adoptions["waiting"]+adoptions["declined"]+adoptions["conversation"]+adoptions["ivr"]), stranded, dropped, lost, doubled,
 		violations, len(ends), gap.Seconds(), back.Call, playGap.Seconds())
 }
 
@@ -337,40 +347,35 @@ func waitFlows(t *testing.T, r *e2etest.Rig, n int) {
 // restart (agent_offered for a caller, dialing_agent for a callback) and
 // returns the keys of want in the order of their first offer, with its
 // time.
-func waitOffers(t *testing.T, r *e2etest.Rig, after int, want []string, d time.Duration) ([]string, map[string]time.Time) {
+func waitOffers(t *testing.T, r *e2etest.Rig, after int, want []string, d time.Duration) []string {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for {
 		var order []string
-		at := map[string]time.Time{}
 		for _, e := range r.Trace() {
 			if e.Index <= after || !contains(want, e.Call) || contains(order, e.Call) {
 				continue
 			}
-			if e.Source == "queue" && e.Kind == "agent_offered" || e.Source == "callback" && e.Kind == "dialing_agent" {
+			if e.Source == "queue" && e.Kind == "agent_offered" || e.Source == "callback" && e.Kind == "agent_assigned" {
 				order = append(order, e.Call)
-				at[e.Call] = e.At
 			}
 		}
 		if len(order) == len(want) || time.Now().After(deadline) {
 			if len(order) != len(want) {
 				t.Errorf("offered after the restart: %q, want every one of %q", order, want)
 			}
-			return order, at
+			return order
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
 }
 
-// sameRound bounds how much later than a caller's offer the offer of a
-// callback assigned in the same dispatch round may be traced: a caller's
-// offer is traced when the dispatcher assigns the agent, a callback's
-// (dialing_agent) only after its dialing state is committed.
-const sameRound = time.Second
-
 // orderViolations counts entries offered before an entry that stood ahead
-// of them in the line before the restart.
-func orderViolations(t *testing.T, want, offered []string, at map[string]time.Time) int {
+// of them in the line before the restart. The dispatcher traces its
+// assignments (agent_offered for a caller, agent_assigned for a callback)
+// in line order before any of their work starts, so the trace order is the
+// decision order.
+func orderViolations(t *testing.T, want, offered []string) int {
 	t.Helper()
 	rank := map[string]int{}
 	for i, k := range want {
@@ -378,13 +383,7 @@ func orderViolations(t *testing.T, want, offered []string, at map[string]time.Ti
 	}
 	n := 0
 	for i := 1; i < len(offered); i++ {
-		prev, cur := offered[i-1], offered[i]
-		if rank[cur] < rank[prev] && strings.HasPrefix(cur, "cb-") && !strings.HasPrefix(prev, "cb-") &&
-			at[cur].Sub(at[prev]) <= sameRound {
-			t.Logf("%s and %s were offered in one dispatch round (%v apart)", prev, cur, at[cur].Sub(at[prev]))
-			continue
-		}
-		if rank[cur] < rank[prev] {
+		if rank[offered[i]] < rank[offered[i-1]] {
 			t.Errorf("order violation: %s offered before %s (line order %q, offers %q)", offered[i-1], offered[i], want, offered)
 			n++
 		}

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	mathrand "math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -158,7 +159,7 @@ func Start(ctx context.Context, opt Options) (*Asterisk, error) {
 		return nil, fmt.Errorf("asterisktest: stop stale asterisk: %w\n%s", err, out)
 	}
 
-	ports, err := freePorts(4 + AgentCount)
+	ports, err := FreePorts(4 + AgentCount)
 	if err != nil {
 		return nil, err
 	}
@@ -348,10 +349,20 @@ func acquireLock(ctx context.Context, path string, logf func(string, ...any)) (*
 	}
 }
 
-// freePorts returns n distinct loopback ports that are free for both UDP and
-// TCP right now. All probes stay open until every port is chosen so none
-// repeats.
-func freePorts(n int) ([]int, error) {
+// Control ports (SIP, HTTP, event socket, AGI) are drawn from this range:
+// above Asterisk's RTP range (10000-20000), below sipp's media ports
+// (30000+) and Linux's ephemeral range (32768+). A port probed free from the
+// ephemeral range could be taken as some connection's source port before
+// the switch binds it, and the switch then never listens.
+const (
+	controlPortMin = 20000
+	controlPortMax = 30000
+)
+
+// FreePorts returns n distinct loopback ports in the control range that are
+// free for both UDP and TCP right now. All probes stay open until every
+// port is chosen so none repeats.
+func FreePorts(n int) ([]int, error) {
 	var closers []io.Closer
 	defer func() {
 		for _, c := range closers {
@@ -361,14 +372,14 @@ func freePorts(n int) ([]int, error) {
 	ports := make([]int, 0, n)
 	for attempts := 0; len(ports) < n; attempts++ {
 		if attempts > 100*n {
-			return nil, fmt.Errorf("asterisktest: no free loopback ports after %d attempts", attempts)
+			return nil, fmt.Errorf("asterisktest: no free loopback ports in %d-%d after %d attempts", controlPortMin, controlPortMax-1, attempts)
 		}
-		pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+		port := controlPortMin + mathrand.IntN(controlPortMax-controlPortMin)
+		pc, err := net.ListenPacket("udp4", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 		if err != nil {
-			return nil, fmt.Errorf("asterisktest: probe udp port: %w", err)
+			continue // taken for UDP (or chosen already); try another
 		}
 		closers = append(closers, pc)
-		port := pc.LocalAddr().(*net.UDPAddr).Port
 		l, err := net.Listen("tcp4", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 		if err != nil {
 			continue // taken for TCP; try another

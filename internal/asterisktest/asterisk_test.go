@@ -99,14 +99,14 @@ func TestRenderErrors(t *testing.T) {
 }
 
 func TestFreePortsDistinct(t *testing.T) {
-	ports, err := freePorts(7)
+	ports, err := FreePorts(7)
 	if err != nil {
 		t.Fatal(err)
 	}
 	seen := map[int]bool{}
 	for _, p := range ports {
-		if p <= 0 || seen[p] {
-			t.Fatalf("ports %v: bad or repeated %d", ports, p)
+		if p < controlPortMin || p >= controlPortMax || seen[p] {
+			t.Fatalf("ports %v: out of the control range or repeated %d", ports, p)
 		}
 		seen[p] = true
 	}

@@ -107,6 +107,12 @@ type Options struct {
 	// socket) and returns the address the service dials instead: a proxy
 	// in front of it (internal/tcpproxy).
 	ControlVia func(addr string) (string, error)
+	// Postgres, when set, is the store's PostgreSQL DSN instead of the
+	// SQLite file; NodeID and LeaseTTL then make the service one of
+	// several nodes (docs/nodes.md; LeaseTTL 0: the default).
+	Postgres string
+	NodeID   string
+	LeaseTTL time.Duration
 }
 
 // Service is a running `callflow serve` subprocess.
@@ -282,6 +288,7 @@ func (s *Service) values(pbx *PBX) (ConfigValues, error) {
 		FlowsDir: flowsDir, DefaultFlow: opt.DefaultFlow, ByDialed: opt.ByDialed,
 		StorePath: s.StorePath, MediaDir: s.MediaDir, APIListen: "127.0.0.1:" + strconv.Itoa(port), Token: s.Token,
 		LogLevel: opt.LogLevel, Agents: s.Agents, ANI: s.ANI,
+		Postgres: opt.Postgres, NodeID: opt.NodeID, LeaseTTL: opt.LeaseTTL,
 		AgentTimeout: opt.AgentTimeout, AgentRetry: opt.AgentRetry, WrapUp: opt.WrapUp,
 		RetryInterval: opt.RetryInterval, CustomerTimeout: opt.CustomerTimeout,
 	}
@@ -451,6 +458,11 @@ type ConfigValues struct {
 	CustomerTimeout               time.Duration
 	// FastAGIListen is switch.asterisk.fastagi_listen ("": off).
 	FastAGIListen string
+	// Postgres replaces StorePath with a PostgreSQL DSN; NodeID and
+	// LeaseTTL write the node section (0: the default lease time).
+	Postgres string
+	NodeID   string
+	LeaseTTL time.Duration
 
 	// Switch is the switch type, "asterisk" (default) or "freeswitch".
 	Switch string

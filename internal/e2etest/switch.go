@@ -97,6 +97,25 @@ func (p *PBX) AgentEndpoint(n int) string {
 	return "PJSIP/agent" + strconv.Itoa(n)
 }
 
+// SoftphonePassword is the password of the switch's softphone account
+// (deploy/asterisk/pjsip.conf, deploy/freeswitch/directory/softphone.xml).
+func (p *PBX) SoftphonePassword() string {
+	if p.Kind == FreeSWITCH {
+		return p.FS.SoftphonePassword
+	}
+	return p.Ast.SoftphonePassword
+}
+
+// Registrations lists the switch's registered contacts as the switch
+// prints them (Asterisk: "pjsip show contacts"; FreeSWITCH: "sofia status
+// profile callflow reg").
+func (p *PBX) Registrations(ctx context.Context) (string, error) {
+	if p.Kind == FreeSWITCH {
+		return FSAPI(ctx, p.FS, "sofia", "status profile "+fstest.SIPProfile+" reg")
+	}
+	return p.Ast.CLI(ctx, "pjsip show contacts")
+}
+
 // CustomerDial is the customer trunk's dial template.
 func (p *PBX) CustomerDial() string {
 	if p.Kind == FreeSWITCH {

@@ -15,7 +15,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -69,14 +68,17 @@ type Options struct {
 
 // FreeSWITCH is a running FreeSWITCH.
 type FreeSWITCH struct {
-	ESLAddress    string // inbound event socket, 127.0.0.1:PORT
-	Password      string // its password
-	SIPPort       int    // profile "callflow" on 127.0.0.1 (UDP and TCP)
-	SocketAddress string // outbound event socket target of extension 200
-	RTPStart      int
-	RTPEnd        int
-	Dir           string // per-run folder: conf/ log/ db/ run/ ...
-	PID           int
+	ESLAddress string // inbound event socket, 127.0.0.1:PORT
+	Password   string // its password
+	// SoftphonePassword is the softphone account's password (written to
+	// the configuration folder's softphone-password).
+	SoftphonePassword string
+	SIPPort           int    // profile "callflow" on 127.0.0.1 (UDP and TCP)
+	SocketAddress     string // outbound event socket target of extension 200
+	RTPStart          int
+	RTPEnd            int
+	Dir               string // per-run folder: conf/ log/ db/ run/ ...
+	PID               int
 	// StartTime is from exec to the event socket accepting connections.
 	StartTime time.Duration
 
@@ -138,7 +140,7 @@ func Start(ctx context.Context, opt Options) (*FreeSWITCH, error) {
 		}
 	}()
 
-	ports, err := freePorts(3)
+	ports, err := asterisktest.FreePorts(3)
 	if err != nil {
 		return nil, err
 	}
@@ -177,6 +179,15 @@ func Start(ctx context.Context, opt Options) (*FreeSWITCH, error) {
 	args = append(args, "-sounds", sounds)
 	if err := Render(templates, filepath.Join(f.Dir, "conf"), f.Vars()); err != nil {
 		return nil, err
+	}
+	// The softphone account's password (directory/softphone.xml), in the
+	// file vars.xml reads.
+	if _, err := rand.Read(secret); err != nil {
+		return nil, fmt.Errorf("fstest: softphone password: %w", err)
+	}
+	f.SoftphonePassword = hex.EncodeToString(secret)
+	if err := os.WriteFile(filepath.Join(f.Dir, "conf", "softphone-password"), []byte(f.SoftphonePassword), 0o600); err != nil {
+		return nil, fmt.Errorf("fstest: softphone password: %w", err)
 	}
 
 	f.bin, f.args = bin, args
@@ -259,7 +270,8 @@ func (f *FreeSWITCH) waitReady(ctx context.Context) error {
 		case <-f.exited:
 			return fmt.Errorf("fstest: freeswitch exited during start-up: %v: %s", f.cmd.ProcessState, tail(f.ConsolePath(), 2000))
 		case <-ctx.Done():
-			return fmt.Errorf("fstest: event socket %s not ready: %w: %s", f.ESLAddress, context.Cause(ctx), tail(f.ConsolePath(), 2000))
+			return fmt.Errorf("fstest: event socket %s not ready: %w: %s%s", f.ESLAddress, context.Cause(ctx),
+				tail(f.ConsolePath(), 2000), tail(f.LogPath(), 2000))
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
@@ -329,36 +341,6 @@ func acquireLock(ctx context.Context, path string, logf func(string, ...any)) (*
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-}
-
-// freePorts returns n distinct loopback ports free for both UDP and TCP
-// right now; the probes stay open until all are chosen.
-func freePorts(n int) ([]int, error) {
-	var closers []io.Closer
-	defer func() {
-		for _, c := range closers {
-			c.Close()
-		}
-	}()
-	ports := make([]int, 0, n)
-	for attempts := 0; len(ports) < n; attempts++ {
-		if attempts > 100*n {
-			return nil, fmt.Errorf("fstest: no free loopback ports after %d attempts", attempts)
-		}
-		pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("fstest: probe udp port: %w", err)
-		}
-		closers = append(closers, pc)
-		port := pc.LocalAddr().(*net.UDPAddr).Port
-		l, err := net.Listen("tcp4", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-		if err != nil {
-			continue
-		}
-		closers = append(closers, l)
-		ports = append(ports, port)
-	}
-	return ports, nil
 }
 
 // TemplatesDir is the repository's deploy/freeswitch, found from this

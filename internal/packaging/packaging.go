@@ -32,7 +32,21 @@ const (
 	ConfigPath = "/etc/callflow/config.yaml"
 	FlowsDir   = "/etc/callflow/flows"
 	StateDir   = "/var/lib/callflow"
+	// SchemaDir holds the JSON Schemas the installed YAML files name in
+	// their yaml-language-server modelines.
+	SchemaDir = "/usr/share/callflow/schema"
 )
+
+// schemaRef is how the repository's examples name their schema (relative
+// to examples/flows and examples/config).
+const schemaRef = "$schema=../../docs/schema/"
+
+// Installed rewrites a YAML file's yaml-language-server modeline so that its
+// schema path resolves where the package installs the schemas; a file
+// without one is returned unchanged.
+func Installed(yaml []byte) []byte {
+	return []byte(strings.Replace(string(yaml), schemaRef, "$schema="+SchemaDir+"/", 1))
+}
 
 // configEdits turn the repository's example config into the installed one:
 // flows next to the config, database and recordings in the state folder.
@@ -89,6 +103,7 @@ func Build(o Options) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	cfg = Installed(cfg)
 	cfgPath := filepath.Join(tmp, "config.yaml")
 	if err := os.WriteFile(cfgPath, cfg, 0o644); err != nil {
 		return "", err
@@ -107,10 +122,34 @@ func Build(o Options) (string, error) {
 	if len(flows) == 0 {
 		return "", fmt.Errorf("no example flows under %s", filepath.Join(o.Root, "examples/flows"))
 	}
+	if err := os.Mkdir(filepath.Join(tmp, "flows"), 0o755); err != nil {
+		return "", err
+	}
 	for _, f := range flows {
+		text, err := os.ReadFile(f)
+		if err != nil {
+			return "", err
+		}
+		src := filepath.Join(tmp, "flows", filepath.Base(f))
+		if err := os.WriteFile(src, Installed(text), 0o644); err != nil {
+			return "", err
+		}
 		contents = append(contents, &files.Content{
-			Source: f, Destination: FlowsDir + "/" + filepath.Base(f),
+			Source: src, Destination: FlowsDir + "/" + filepath.Base(f),
 			Type: files.TypeConfigNoReplace, FileInfo: &files.ContentFileInfo{Mode: 0o644},
+		})
+	}
+	schemas, err := filepath.Glob(filepath.Join(o.Root, "docs/schema/*.schema.json"))
+	if err != nil {
+		return "", err
+	}
+	if len(schemas) == 0 {
+		return "", fmt.Errorf("no schemas under %s", filepath.Join(o.Root, "docs/schema"))
+	}
+	for _, f := range schemas {
+		contents = append(contents, &files.Content{
+			Source: f, Destination: SchemaDir + "/" + filepath.Base(f),
+			FileInfo: &files.ContentFileInfo{Mode: 0o644},
 		})
 	}
 

@@ -38,6 +38,35 @@ func TestPackagedConfigPaths(t *testing.T) {
 	}
 }
 
+// TestInstalledModelines: every example flow and the config name a schema
+// the package installs, by absolute path.
+func TestInstalledModelines(t *testing.T) {
+	files, err := filepath.Glob("../../examples/flows/*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("example flows: %v %v", files, err)
+	}
+	files = append(files, "../../examples/config/callflow.yaml")
+	for _, f := range files {
+		text, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		first, _, _ := strings.Cut(string(Installed(text)), "\n")
+		ref, ok := strings.CutPrefix(first, "# yaml-language-server: $schema=")
+		if !ok {
+			t.Errorf("%s: first line %q is not a schema modeline", f, first)
+			continue
+		}
+		dir, name := filepath.Split(ref)
+		if filepath.Clean(dir) != SchemaDir {
+			t.Errorf("%s: installed modeline names %s, want a file in %s", f, ref, SchemaDir)
+		}
+		if _, err := os.Stat(filepath.Join("../../docs/schema", name)); err != nil {
+			t.Errorf("%s: the package ships no %s: %v", f, name, err)
+		}
+	}
+}
+
 // need fails under CI=true and skips elsewhere when a part is missing.
 func need(t *testing.T, ok bool, what string) {
 	t.Helper()
@@ -106,13 +135,26 @@ func TestDebInstallsAndValidates(t *testing.T) {
 		`--aptopt=Acquire::Check-Valid-Until "false"`, "bookworm", root, mirror())
 
 	t.Log(run(t, "dpkg", "--root="+root, "-i", debPath))
-	for _, p := range []string{BinPath, UnitPath, ConfigPath, FlowsDir + "/ivr-offer.yaml", "/etc/callflow/secrets/api-token"} {
+	for _, p := range []string{BinPath, UnitPath, ConfigPath, FlowsDir + "/ivr-offer.yaml", "/etc/callflow/secrets/api-token", SchemaDir + "/flow.schema.json", SchemaDir + "/config.schema.json"} {
 		if _, err := os.Stat(filepath.Join(root, p)); err != nil {
 			t.Errorf("not installed: %v", err)
 		}
 	}
 	if out := run(t, "chroot", root, "getent", "passwd", "callflow"); !strings.Contains(out, ":/var/lib/callflow:") {
 		t.Errorf("callflow user: %q", out)
+	}
+	// Each installed YAML file's modeline names an installed schema.
+	installed, _ := filepath.Glob(filepath.Join(root, FlowsDir, "*.yaml"))
+	for _, f := range append(installed, filepath.Join(root, ConfigPath)) {
+		text, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		first, _, _ := strings.Cut(string(text), "\n")
+		ref, _ := strings.CutPrefix(first, "# yaml-language-server: $schema=")
+		if _, err := os.Stat(filepath.Join(root, ref)); !strings.HasPrefix(ref, "/") || err != nil {
+			t.Errorf("%s: modeline %q does not name an installed schema (%v)", f, first, err)
+		}
 	}
 	out := run(t, "chroot", "--userspec=callflow:callflow", root, BinPath, "validate", "--config", ConfigPath)
 	if !strings.Contains(out, ConfigPath+": ok") {

@@ -81,6 +81,9 @@ func (o *Observability) Close() error {
 // connection state, the FreeSWITCH driver's inbound event socket (and its
 // outbound listener); "unknown" (and healthy) for switches without one.
 func (s *Service) Health() (ok bool, detail string) {
+	if s.node != nil && !s.node.holding() {
+		return true, "standby" // a node waiting for the switch lease (node.go)
+	}
 	if a, isAst := s.sw.(*asterisk.Switch); isAst {
 		st := a.State()
 		return st == ari.Connected, st.String()
@@ -110,6 +113,13 @@ func (s *Service) Handler(o *Observability) (*api.Handler, error) {
 			return nil, fmt.Errorf("service: metrics: %w", err)
 		}
 	}
+	if s.node != nil {
+		for _, c := range s.node.collectors() {
+			if err := o.Metrics.Registry().Register(c); err != nil {
+				return nil, fmt.Errorf("service: metrics: %w", err)
+			}
+		}
+	}
 	if !o.events.CompareAndSwap(nil, metrics.NewEventLog(s.store, s.log)) {
 		return nil, errors.New("service: observability already attached")
 	}
@@ -119,6 +129,7 @@ func (s *Service) Handler(o *Observability) (*api.Handler, error) {
 	return api.New(api.Options{
 		Engine: s.engine, Store: s.store, Media: s.media, Token: s.cfg.API.Token,
 		Health: s.Health, Metrics: o.Metrics.Handler(), Flows: board, Log: s.log.Named("api"),
+		Nodes: s.nodesView(), Standby: s.standby,
 	})
 }
 
@@ -162,3 +173,14 @@ func (s *Service) RunWithAPI(ctx context.Context, o *Observability) error {
 	}
 	return runErr
 }
+
+// nodesView is GET /v1/nodes; nil for a single node.
+func (s *Service) nodesView() api.NodesFunc {
+	if s.node == nil {
+		return nil
+	}
+	return s.node.view
+}
+
+// standby tells whether this node waits for its switch's lease.
+func (s *Service) standby() bool { return s.node != nil && !s.node.holding() }

@@ -14,6 +14,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -59,6 +60,11 @@ type Service struct {
 	draining atomic.Bool // set when Run's context ends: no new calls
 
 	board atomic.Pointer[flowmap.Board] // the wallboard's flow view, once Handler ran
+
+	// node is this process among several nodes (node.go); nil: one node.
+	node *node
+	// dialer is sw, fenced by the node's lease when there is a node.
+	dialer adapter.Switch
 }
 
 // New loads the flows, opens the store and media store and builds the
@@ -99,8 +105,10 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (_ *Service, err 
 			return nil, err
 		}
 	}
+	s.node = newNode(cfg, s.store, s.log)
+	s.dialer = fence(s.sw, s.node)
 	s.engine, err = queue.New(cfg.Queue, queue.Deps{
-		Switch: s.sw, Store: s.store, Clock: clock.Real{}, Trace: s.sink, Log: s.log, Line: s.store,
+		Switch: s.dialer, Store: s.store, Clock: clock.Real{}, Trace: s.sink, Log: s.log, Line: s.store,
 	})
 	if err != nil {
 		return nil, err
@@ -215,6 +223,14 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	s.running = true
 	s.mu.Unlock()
+	if s.node != nil {
+		// A standby waits here, connected to nothing but the database.
+		if err := s.node.wait(ctx); err != nil {
+			s.log.Info("stopped on standby", zap.NamedError("cause", context.Cause(ctx)))
+			return nil
+		}
+		go s.node.keep() // ends when the lease is lost or released (Close)
+	}
 
 	callCtx := context.WithoutCancel(ctx)
 	var agiL net.Listener
@@ -230,7 +246,7 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 		return err
 	}
-	rt := flowvm.Runtime{Switch: s.sw, Queues: s.engine, Clock: clock.Real{}, Trace: s.sink, Log: s.log}
+	rt := flowvm.Runtime{Switch: s.dialer, Queues: s.engine, Clock: clock.Real{}, Trace: s.sink, Log: s.log}
 	if agiL != nil {
 		s.log.Info("fastagi listening", zap.String("addr", agiL.Addr().String()))
 		// A drain closes the listener: Asterisk's AGI() then fails and
@@ -278,6 +294,12 @@ func (s *Service) Run(ctx context.Context) error {
 		s.engine.Stop()
 		return err
 	case <-ctx.Done():
+	case <-s.node.lostC():
+		// Another node owns the switch now: dial nothing, leave the
+		// calls up for it to re-adopt, and exit.
+		s.draining.Store(true)
+		s.engine.Drain()
+		return ErrLeaseLost
 	}
 	s.draining.Store(true)
 	s.engine.Drain()
@@ -309,6 +331,11 @@ func (s *Service) handle(ctx context.Context, c adapter.Call, rt flowvm.Runtime)
 // Close releases the store. Call it after Run has returned and after the
 // event log (Observability.Close) has flushed into the store.
 func (s *Service) Close() error {
+	if s.node != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		s.node.release(ctx)
+		cancel()
+	}
 	return s.store.Close()
 }
 
