@@ -24,7 +24,10 @@
 //   - Reconnect: after the websocket comes back, calls whose channels
 //     Asterisk no longer lists are marked hung up with cause normal (the
 //     real cause was lost with the connection). A Play running across the
-//     outage re-checks its playback.
+//     outage re-checks its playback; an Originate whose StasisStart or
+//     ChannelDestroyed was lost looks its channel up. A request that could
+//     not reach Asterisk waits for the reconnect and is sent again
+//     (DefaultRetryWhileDown; docs/connection-loss.md).
 //   - MaxDuration: Asterisk enforces a recording's limit only as audio
 //     frames arrive, so a silent caller or a loaded machine overruns it;
 //     Record stops the recording itself just past the limit and waits

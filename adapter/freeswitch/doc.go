@@ -105,8 +105,10 @@
 // fault: it is logged and counted (Faults), and the channel is
 // killed through the inbound connection (uuid_kill U
 // NORMAL_TEMPORARY_FAILURE); the operation's error wraps esl.ErrTimeout and
-// adapter.ErrHangup. After a redial, originated channels that uuid_exists
-// no longer finds are marked hung up (cause normal).
+// adapter.ErrHangup. After a redial, answered originated channels that
+// uuid_exists no longer finds are marked hung up (cause normal); an
+// Originate still waiting for its BACKGROUND_JOB reads its channel with
+// uuid_dump and takes an answered one (docs/connection-loss.md).
 //
 // FreeSWITCH behaviours relied on (the first eight are in the 1.10.12
 // transcripts of esl/testdata; the rest are exercised by the conformance
