@@ -114,6 +114,7 @@ SOCKET_PORT="$(pick 18084)"
 ESL_PASSWORD="$(od -An -tx1 -N12 /dev/urandom | tr -d ' \n')"
 API_PORT="$(pick 18080)"
 PPROF_PORT="$(pick 16060)"
+CUSTOMER_PORT="$(pick 15090)" # the callback trunk: the bench flow dials no customer
 agent_ports=()
 agent_eps=()
 for ((i = 1; i <= agents; i++)); do
@@ -183,7 +184,7 @@ if [[ -n "$CF" ]]; then
 		-e "s#@@SOCKET_ADDRESS@@#127.0.0.1:$SOCKET_PORT#" \
 		-e "s#@@FLOWS_DIR@@#$BENCH/callflow/flows#" -e "s#@@RUN_DIR@@#$RUN#g" \
 		-e "s#@@API_PORT@@#$API_PORT#" -e "s#@@AGENTS@@#$agents_yaml#" \
-		"$HERE/callflow.yaml.tmpl" >"$RUN/callflow.yaml"
+		-e "s#@@CUSTOMER_PORT@@#$CUSTOMER_PORT#" "$HERE/callflow.yaml.tmpl" >"$RUN/callflow.yaml"
 	callflow_cmd="$CF serve --config $RUN/callflow.yaml"
 fi
 callflow_pprof=""
