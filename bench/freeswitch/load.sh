@@ -197,7 +197,9 @@ fi
 peer_cmd="node $BENCH/peer-freeswitch/peer.js --esl 127.0.0.1:$ESL_PORT --pass $ESL_PASSWORD --listen 127.0.0.1:$SOCKET_PORT --record-dir $RUN/peer-recordings --agents $agents_csv"
 mkdir -p "$RUN/peer-recordings" "$RUN/media"
 
-"$RUN/benchrun" -switch freeswitch \
+# Callers are 42001, 42002, …: callflow's FreeSWITCH driver refuses a
+# caller ID number that is not digits when it dials the agent.
+"$RUN/benchrun" -switch freeswitch -caller 4200 \
 	-esl-addr "127.0.0.1:$ESL_PORT" -esl-pass "$ESL_PASSWORD" -socket-addr "127.0.0.1:$SOCKET_PORT" \
 	-switch-pid "$fs_pid" \
 	-sip-port "$SIP_PORT" -agent-ports "$(IFS=,; echo "${agent_ports[*]}")" \

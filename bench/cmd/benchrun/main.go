@@ -54,6 +54,7 @@ type options struct {
 	switchType               string // asterisk or freeswitch
 	eslAddr, eslPass         string // FreeSWITCH's inbound event socket
 	socketAddr               string // FreeSWITCH's socket hand-off address (the apps listen there)
+	caller                   string // the callers' From user part before sipp's call number
 }
 
 func parseFlags(args []string) (options, error) {
@@ -83,6 +84,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.callflowSkip, "callflow-skip", "", "callflow is not run, for this reason")
 	fs.StringVar(&o.callflowPprof, "callflow-pprof", "", "callflow's --pprof address: take CPU and heap profiles under the load")
 	fs.StringVar(&o.apps, "runs", "control,callflow,peer", "runs to make, comma separated")
+	fs.StringVar(&o.caller, "caller", loadgen.DefaultCaller, "callers' From user part before sipp's call number (digits for FreeSWITCH: callflow passes it on as the agent leg's caller ID)")
 	fs.StringVar(&o.switchType, "switch", "asterisk", "the switch under the load: asterisk or freeswitch")
 	fs.StringVar(&o.eslAddr, "esl-addr", "127.0.0.1:8021", "FreeSWITCH's inbound event socket (-switch freeswitch)")
 	fs.StringVar(&o.eslPass, "esl-pass", "", "its password (required with -switch freeswitch)")
@@ -348,6 +350,7 @@ func measureRun(ctx context.Context, o options, a pbx, name string, level int, a
 	load := loadgen.Load{
 		Target: fmt.Sprintf("127.0.0.1:%d", o.sipPort), Extension: ext, Concurrency: level,
 		PressShare: o.pressShare, Rounds: o.rounds, Timing: o.timing, Ramp: o.ramp, Dir: dir, Logf: logf,
+		Caller: o.caller,
 	}
 	m.load, err = loadgen.Run(ctx, load)
 	if err != nil {
