@@ -150,7 +150,7 @@ function main() {
     if (c.agentLeg) api(inb, 'uuid_kill', c.agentLeg);
     c.state = 'recording';
     await api(c.conn, 'uuid_break', `${c.id} all`);
-    await exec(c, 'set', 'playback_terminators=#');
+    await api(c.conn, 'uuid_setvar', `${c.id} playback_terminators #`);
     await exec(c, 'playback', opt.beep);
     await exec(c, 'record', `${path.join(opt['record-dir'], `peer-${c.id}.wav`)} ${Number(opt['max-record'])}`);
     c.state = 'confirming';
