@@ -74,7 +74,7 @@ while (($# > 0)); do
 	*) die "unknown argument $1 (see --help)" ;;
 	esac
 done
-[[ "$agents" =~ ^[0-9]+$ ]] && ((agents >= 1 && agents <= 50)) || die "--agents must be 1..50"
+if ! [[ "$agents" =~ ^[0-9]+$ ]] || ((agents < 1 || agents > 50)); then die "--agents must be 1..50"; fi
 [[ "$(id -u)" == 0 ]] || die "must run as root (the Asterisk chroot needs it)"
 
 # --- install what is missing
