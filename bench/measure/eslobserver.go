@@ -14,13 +14,15 @@ import (
 
 // eslTypes maps the FreeSWITCH events the ESL observer subscribes to onto
 // the ARI event types Pair reads, so one pairing serves both switches:
-// DTMF is the digit, PLAYBACK_START (a prompt or a beep), RECORD_START and
-// CHANNEL_UNBRIDGE are the application acting on it.
+// DTMF is the digit, PLAYBACK_START (a prompt or a beep) and RECORD_START
+// are the application acting on it. CHANNEL_UNBRIDGE is left out: on
+// FreeSWITCH a waiting caller is in no bridge (its music is a broadcast),
+// so an unbridge is only ever the end of an agent conversation, and a
+// digit pressed while talking would pair with the agent hanging up.
 var eslTypes = map[string]string{
-	"DTMF":             "ChannelDtmfReceived",
-	"PLAYBACK_START":   "PlaybackStarted",
-	"RECORD_START":     "RecordingStarted",
-	"CHANNEL_UNBRIDGE": "ChannelLeftBridge",
+	"DTMF":           "ChannelDtmfReceived",
+	"PLAYBACK_START": "PlaybackStarted",
+	"RECORD_START":   "RecordingStarted",
 }
 
 // ESLObserver is a second inbound event-socket connection to FreeSWITCH,
