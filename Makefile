@@ -63,3 +63,9 @@ clean:
 .PHONY: deb
 deb: build
 	$(GO) run ./cmd/package --binary $(BIN) --version '$(VERSION)' --out bin
+
+# The same load comparison on a real FreeSWITCH, against the Node.js modesl
+# peer (bench/freeswitch/README.md). Needs root; not part of make test.
+.PHONY: bench-load-freeswitch
+bench-load-freeswitch: build
+	./bench/load.sh --switch freeswitch

@@ -3,9 +3,14 @@
 # under the same sipp caller load on a real Asterisk 22, after a control run
 # against the plain dialplan proves the load rig clean.
 #
-#   bench/load.sh [--levels 20,50,100,150,200] [--rounds 3] [--agents 4]
+#   bench/load.sh [--switch asterisk|freeswitch]
+#                 [--levels 20,50,100,150,200] [--rounds 3] [--agents 4]
 #                 [--runs control,callflow,peer] [--app-level N] [--no-pprof]
 #                 [-- BENCHRUN FLAGS]
+#
+# --switch freeswitch runs the same comparison on a real FreeSWITCH against
+# the Node.js modesl peer (bench/peer-freeswitch): bench/freeswitch/load.sh
+# with the other arguments (see its --help). The rest describes Asterisk.
 #
 # Installs what is missing (sip-tester, nodejs, npm, the Asterisk chroot via
 # scripts/asterisk/install.sh; npm ci in bench/peer), takes the machine-wide
@@ -28,6 +33,23 @@ log() { printf 'load.sh: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+
+# --switch: the FreeSWITCH run is its own script; Asterisk continues here.
+switch=asterisk
+rest=()
+while (($# > 0)); do
+	case "$1" in
+	--switch) [[ $# -ge 2 ]] || die "--switch needs asterisk or freeswitch"; switch="$2"; shift 2 ;;
+	--) rest+=("$@"); break ;;
+	*) rest+=("$1"); shift ;;
+	esac
+done
+set -- "${rest[@]+"${rest[@]}"}"
+case "$switch" in
+asterisk) ;;
+freeswitch) exec "$HERE/freeswitch/load.sh" "$@" ;;
+*) die "--switch $switch: want asterisk or freeswitch" ;;
+esac
 REPO="$(cd "$HERE/.." && pwd)"
 ROOT="${CALLFLOW_ASTERISK_ROOT:-/var/lib/callflow/asterisk-root}"
 LOCK=/run/callflow-asterisk.lock
@@ -48,11 +70,11 @@ while (($# > 0)); do
 	--app-level) app_level="$2"; shift 2 ;;
 	--no-pprof) pprof=0; shift ;;
 	--) shift; extra=("$@"); break ;;
-	-h | --help) sed -n '2,26p' "${BASH_SOURCE[0]}"; exit 0 ;;
+	-h | --help) sed -n '2,31p' "${BASH_SOURCE[0]}"; exit 0 ;;
 	*) die "unknown argument $1 (see --help)" ;;
 	esac
 done
-[[ "$agents" =~ ^[0-9]+$ ]] && ((agents >= 1 && agents <= 50)) || die "--agents must be 1..50"
+if ! [[ "$agents" =~ ^[0-9]+$ ]] || ((agents < 1 || agents > 50)); then die "--agents must be 1..50"; fi
 [[ "$(id -u)" == 0 ]] || die "must run as root (the Asterisk chroot needs it)"
 
 # --- install what is missing

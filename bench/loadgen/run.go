@@ -34,7 +34,11 @@ type Load struct {
 	// MediaPorts are the -mp ports of the presser and waiter sipp; they lie
 	// outside Asterisk's RTP range. Default 30000 and 34000.
 	MediaPorts [2]int
-	Logf       func(string, ...any)
+	// Caller is the From user part before sipp's call number; default
+	// DefaultCaller. FreeSWITCH's callflow driver passes a caller's number
+	// on as the agent leg's caller ID, which must be digits.
+	Caller string
+	Logf   func(string, ...any)
 }
 
 // Group is one sipp process of a run.
@@ -170,7 +174,11 @@ func Run(ctx context.Context, l Load) (Result, error) {
 	errs := make([]error, len(groups))
 	for i := range groups {
 		g := &groups[i]
-		scenario, err := Write(l.Dir, g.Kind, l.Timing, l.PcapSrc)
+		caller := l.Caller
+		if caller == "" {
+			caller = DefaultCaller
+		}
+		scenario, err := WriteCaller(l.Dir, g.Kind, l.Timing, l.PcapSrc, caller)
 		if err != nil {
 			return Result{}, err
 		}

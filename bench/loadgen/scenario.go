@@ -102,11 +102,24 @@ type scenarioData struct {
 	PressAfterMS, SpeakMS, GapMS int64
 	ByeTimeoutMS, MaxWaitMS      int64
 	One, Pound, Speech           string
+	Caller                       string // From user before sipp's call number
 }
+
+// DefaultCaller is the callers' From user part before sipp's call number.
+const DefaultCaller = "bench"
 
 // Write renders the scenario of kind k into dir (with its speech file and
 // DTMF captures, copied from pcapSrc) and returns the scenario's path.
 func Write(dir string, k Kind, t Timing, pcapSrc string) (string, error) {
+	return WriteCaller(dir, k, t, pcapSrc, DefaultCaller)
+}
+
+// WriteCaller is Write with the From user part before sipp's call number
+// (caller "4209" gives 42091, 42092, …).
+func WriteCaller(dir string, k Kind, t Timing, pcapSrc, caller string) (string, error) {
+	if caller == "" || strings.ContainsAny(caller, "<>@:;\" \r\n\t[]") {
+		return "", fmt.Errorf("loadgen: caller %q: want a plain SIP user part", caller)
+	}
 	if err := t.Validate(); err != nil {
 		return "", err
 	}
@@ -143,6 +156,7 @@ func Write(dir string, k Kind, t Timing, pcapSrc string) (string, error) {
 		One:          pcapDir + "/" + dtmfCaptures["1"],
 		Pound:        pcapDir + "/" + dtmfCaptures["#"],
 		Speech:       SpeechFile,
+		Caller:       caller,
 	})
 	if err != nil {
 		return "", fmt.Errorf("loadgen: render %s scenario: %w", k, err)
@@ -197,7 +211,7 @@ const inviteAndAck = `  <send retrans="500">
     <![CDATA[
       INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: "bench" <sip:bench[call_number]@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      From: "bench" <sip:{{.Caller}}[call_number]@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
       To: <sip:[service]@[remote_ip]:[remote_port]>
       Call-ID: [call_id]
       CSeq: 1 INVITE
@@ -226,7 +240,7 @@ const inviteAndAck = `  <send retrans="500">
     <![CDATA[
       ACK [next_url] SIP/2.0
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: "bench" <sip:bench[call_number]@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      From: "bench" <sip:{{.Caller}}[call_number]@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
       To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
       [routes]
       Call-ID: [call_id]
@@ -256,7 +270,7 @@ const sendBye = `  <send retrans="500">
     <![CDATA[
       BYE [next_url] SIP/2.0
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: "bench" <sip:bench[call_number]@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      From: "bench" <sip:{{.Caller}}[call_number]@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
       To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
       [routes]
       Call-ID: [call_id]

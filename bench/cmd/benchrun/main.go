@@ -1,6 +1,8 @@
 // Command benchrun measures callflow against the Node.js ari-client peer
 // under the same sipp caller load on a running Asterisk (bench/load.sh starts
-// Asterisk and calls it).
+// Asterisk and calls it), or with -switch freeswitch against the Node.js
+// modesl peer on a running FreeSWITCH (bench/freeswitch/load.sh), where the
+// switch is reached over its event socket instead of ARI.
 //
 // It first runs the load against the plain dialplan ("control") at rising
 // concurrency levels and keeps the highest level with 0 failed calls; then it
@@ -49,6 +51,10 @@ type options struct {
 	callflowSkip             string // why callflow is skipped
 	callflowPprof            string // callflow's --pprof address: profile it under the load
 	apps                     string // which application runs: control,callflow,peer
+	switchType               string // asterisk or freeswitch
+	eslAddr, eslPass         string // FreeSWITCH's inbound event socket
+	socketAddr               string // FreeSWITCH's socket hand-off address (the apps listen there)
+	caller                   string // the callers' From user part before sipp's call number
 }
 
 func parseFlags(args []string) (options, error) {
@@ -78,6 +84,12 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.callflowSkip, "callflow-skip", "", "callflow is not run, for this reason")
 	fs.StringVar(&o.callflowPprof, "callflow-pprof", "", "callflow's --pprof address: take CPU and heap profiles under the load")
 	fs.StringVar(&o.apps, "runs", "control,callflow,peer", "runs to make, comma separated")
+	fs.StringVar(&o.caller, "caller", loadgen.DefaultCaller, "callers' From user part before sipp's call number (digits for FreeSWITCH: callflow passes it on as the agent leg's caller ID)")
+	fs.StringVar(&o.switchType, "switch", "asterisk", "the switch under the load: asterisk or freeswitch")
+	fs.StringVar(&o.eslAddr, "esl-addr", "127.0.0.1:8021", "FreeSWITCH's inbound event socket (-switch freeswitch)")
+	fs.StringVar(&o.eslPass, "esl-pass", "", "its password (required with -switch freeswitch)")
+	fs.StringVar(&o.socketAddr, "socket-addr", "127.0.0.1:8084", "where FreeSWITCH's dialplan hands calls to the application (-switch freeswitch)")
+	fs.IntVar(&o.asteriskPID, "switch-pid", 0, "the switch's pid, for its CPU time (-asterisk-pid is the same)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -89,10 +101,14 @@ func parseFlags(args []string) (options, error) {
 		return o, fmt.Errorf("-levels: %w", err)
 	}
 	switch {
-	case o.ariPass == "":
+	case o.switchType != "asterisk" && o.switchType != "freeswitch":
+		return o, fmt.Errorf("-switch %q: want asterisk or freeswitch", o.switchType)
+	case o.switchType == "asterisk" && o.ariPass == "":
 		return o, errors.New("-ari-pass is required")
+	case o.switchType == "freeswitch" && o.eslPass == "":
+		return o, errors.New("-esl-pass is required with -switch freeswitch")
 	case o.asteriskPID <= 0:
-		return o, errors.New("-asterisk-pid is required")
+		return o, errors.New("-asterisk-pid (or -switch-pid) is required")
 	case o.runDir == "":
 		return o, errors.New("-run-dir is required")
 	case len(o.agentPorts) == 0:
@@ -142,12 +158,20 @@ func logf(format string, args ...any) {
 }
 
 func run(ctx context.Context, o options) error {
-	a := ari{url: strings.TrimSuffix(o.ariURL, "/"), user: o.ariUser, pass: o.ariPass, client: &http.Client{Timeout: 10 * time.Second}}
+	var a pbx = ari{url: strings.TrimSuffix(o.ariURL, "/"), user: o.ariUser, pass: o.ariPass, client: &http.Client{Timeout: 10 * time.Second}}
+	if o.switchType == "freeswitch" {
+		f, err := dialFS(ctx, o.eslAddr, o.eslPass, o.socketAddr)
+		if err != nil {
+			return err
+		}
+		defer f.close()
+		a = f
+	}
 	runs := map[string]bool{}
 	for _, r := range strings.Split(o.apps, ",") {
 		runs[strings.TrimSpace(r)] = true
 	}
-	rep := report{started: time.Now()}
+	rep := report{started: time.Now(), switchName: a.name()}
 
 	// Control: rising levels until the first one with a failure.
 	level := o.appLevel
@@ -245,7 +269,7 @@ type runMeasure struct {
 
 // measureRun places the load at level: against the control dialplan when
 // argv is nil, else against the application argv starts.
-func measureRun(ctx context.Context, o options, a ari, name string, level int, argv []string) (runMeasure, error) {
+func measureRun(ctx context.Context, o options, a pbx, name string, level int, argv []string) (runMeasure, error) {
 	m := runMeasure{name: name, level: level}
 	t0 := time.Now()
 	dir := filepath.Join(o.runDir, fmt.Sprintf("%s-%d", name, level))
@@ -253,7 +277,7 @@ func measureRun(ctx context.Context, o options, a ari, name string, level int, a
 		return m, fmt.Errorf("%s: %w", name, err)
 	}
 	if n, err := a.waitIdle(ctx, 60*time.Second); err != nil || n != 0 {
-		return m, fmt.Errorf("%s: Asterisk not idle before the run (%d channels): %v", name, n, err)
+		return m, fmt.Errorf("%s: %s not idle before the run (%d channels): %v", name, a.name(), n, err)
 	}
 
 	var proc *app
@@ -285,11 +309,7 @@ func measureRun(ctx context.Context, o options, a ari, name string, level int, a
 		}
 	}
 
-	wsURL, err := measure.ObserverURL(a.url, "bench-observer", a.user, a.pass)
-	if err != nil {
-		return m, err
-	}
-	obs, err := measure.Observe(ctx, wsURL)
+	obs, err := a.observe(ctx)
 	if err != nil {
 		return m, fmt.Errorf("%s: %w", name, err)
 	}
@@ -330,6 +350,7 @@ func measureRun(ctx context.Context, o options, a ari, name string, level int, a
 	load := loadgen.Load{
 		Target: fmt.Sprintf("127.0.0.1:%d", o.sipPort), Extension: ext, Concurrency: level,
 		PressShare: o.pressShare, Rounds: o.rounds, Timing: o.timing, Ramp: o.ramp, Dir: dir, Logf: logf,
+		Caller: o.caller,
 	}
 	m.load, err = loadgen.Run(ctx, load)
 	if err != nil {

@@ -10,10 +10,11 @@ import (
 
 // report collects every run and renders the one result table.
 type report struct {
-	started time.Time
-	level   int          // the applications' level
-	control []runMeasure // rising levels; the last may have failed
-	apps    []runMeasure // callflow, peer (measured or skipped)
+	started    time.Time
+	switchName string       // Asterisk, FreeSWITCH
+	level      int          // the applications' level
+	control    []runMeasure // rising levels; the last may have failed
+	apps       []runMeasure // callflow, peer (measured or skipped)
 }
 
 func (r report) find(name string) (runMeasure, bool) {
@@ -35,16 +36,19 @@ func (r report) controlAt(level int) (runMeasure, bool) {
 }
 
 func (r report) render() string {
+	if r.switchName == "" {
+		r.switchName = "Asterisk"
+	}
 	var b strings.Builder
-	b.WriteString("\ncontrol runs (plain dialplan, no ARI application):\n")
+	fmt.Fprintf(&b, "\ncontrol runs (%s, plain dialplan, no application):\n", r.switchName)
 	for _, m := range r.control {
 		verdict := "clean"
 		if !m.load.Clean() {
 			verdict = "NOT clean: " + failReasons(m.load)
 		}
-		fmt.Fprintf(&b, "  %4d concurrent: %d/%d calls ok, %d failed, peak %d, Asterisk CPU %.2fs, %v — %s\n",
+		fmt.Fprintf(&b, "  %4d concurrent: %d/%d calls ok, %d failed, peak %d, %s CPU %.2fs, %v — %s\n",
 			m.level, m.load.Successful(), m.load.Planned(), m.load.Failed(), m.load.PeakConcurrent(),
-			m.asteriskCPU.Seconds(), m.wall.Round(time.Second), verdict)
+			r.switchName, m.asteriskCPU.Seconds(), m.wall.Round(time.Second), verdict)
 	}
 	if r.level == 0 {
 		b.WriteString("no level ran clean: no application figures\n")
@@ -70,8 +74,8 @@ func (r report) render() string {
 		{"DTMF→action p50 ms", func(m runMeasure) float64 { return ms(m.latency.P50) }, "%.0f", false},
 		{"DTMF→action p99 ms", func(m runMeasure) float64 { return ms(m.latency.P99) }, "%.0f", false},
 		{"DTMF without action", func(m runMeasure) float64 { return float64(m.latency.Unpaired) }, "%.0f", false},
-		{"Asterisk CPU s", func(m runMeasure) float64 { return m.asteriskCPU.Seconds() }, "%.2f", true},
-		{"app CPU % of Asterisk", func(m runMeasure) float64 { return pct(m.appCPU, m.asteriskCPU) }, "%.1f", false},
+		{r.switchName + " CPU s", func(m runMeasure) float64 { return m.asteriskCPU.Seconds() }, "%.2f", true},
+		{"app CPU % of " + r.switchName, func(m runMeasure) float64 { return pct(m.appCPU, m.asteriskCPU) }, "%.1f", false},
 		{"heap KiB per call", heapPerCall, "%.1f", false},
 		{"calls at heap peak", func(m runMeasure) float64 {
 			if m.profile == nil {
