@@ -3,6 +3,7 @@ package queue
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -228,7 +229,7 @@ func (e *Engine) offerLive(en *entry, ag *agent) {
 	}
 	callID := en.call.ID()
 	leg, err := e.sw.Originate(ctx, adapter.OriginateRequest{
-		Endpoint: ag.endpoint, CallerID: en.number, Timeout: q.cfg.AgentTimeout, Tag: "agent",
+		Endpoint: ag.endpoint, CallerID: presented(en.number), Timeout: q.cfg.AgentTimeout, Tag: "agent",
 	})
 	if err != nil {
 		e.emitQ(callID, "agent_no_answer", ag.endpoint, map[string]string{"queue": q.cfg.Name, "outcome": outcome(err)})
@@ -308,4 +309,22 @@ func (e *Engine) talk(ctx context.Context, q *queueState, a, b adapter.Call) (aL
 		return false, talked, context.Cause(convCtx)
 	}
 	return aLeft, talked, nil
+}
+
+// presented is the caller's number as the agent's phone is shown it: the
+// number when every driver can present it (1 to 64 ASCII letters, digits
+// and "+*#._-"), else "" (the switch's default). A caller whose number
+// arrived as free text ("Restricted Number") must still reach an agent: a
+// driver refusing the caller ID would fail every offer.
+func presented(number string) string {
+	if len(number) == 0 || len(number) > 64 {
+		return ""
+	}
+	for i := 0; i < len(number); i++ {
+		c := number[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || strings.IndexByte("+*#._-", c) >= 0) {
+			return ""
+		}
+	}
+	return number
 }

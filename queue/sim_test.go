@@ -340,3 +340,30 @@ func TestAgentNoAnswerNextAgent(t *testing.T) {
 		t.Fatalf("offered %+v, no answer at %v", off, noAns.At)
 	}
 }
+
+// TestFreeTextCallerNumberReachesAgent: a caller whose number arrived as
+// free text is offered with no caller ID (a driver would refuse it), and a
+// presentable one is passed on as it is.
+func TestFreeTextCallerNumberReachesAgent(t *testing.T) {
+	sc := &sim.Scenario{
+		Callers: []sim.Caller{{At: 0, From: "Restricted Number"}, {At: time.Second, From: "anonymous"}},
+		Agents:  []sim.Party{{Endpoint: "PJSIP/agent1", Talk: 10 * time.Second}},
+	}
+	h := newHarness(t, baseConfig("PJSIP/agent1"), sc, nil)
+	h.run(h.enter(nil, nil), 10*time.Minute)
+	for _, id := range []string{"caller-1", "caller-2"} {
+		if r := h.result(id); r.err != nil || r.res.Outcome != flowvm.Connected {
+			t.Fatalf("%s: %+v %v\n%s", id, r.res, r.err, h.dump())
+		}
+	}
+	var anis []string
+	for _, e := range h.rec.Events() {
+		if e.Source == trace.Switch && e.Kind == "originate" {
+			anis = append(anis, e.Attrs["ani"])
+		}
+	}
+	// The simulator traces an originate without caller ID as ani=-.
+	if want := []string{"-", "anonymous"}; !slices.Equal(anis, want) {
+		t.Fatalf("agent offers presented %q, want %q\n%s", anis, want, h.dump())
+	}
+}

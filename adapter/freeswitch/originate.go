@@ -19,19 +19,18 @@ import (
 // and kills the channel.
 const originateGrace = 10 * time.Second
 
-// checkCallerID accepts an E.164-like number: an optional '+' and 1 to 32
-// digits. Numbers are validated, never sanitized.
+// checkCallerID accepts what the Asterisk driver accepts as a caller
+// number: 1 to 64 ASCII letters, digits and "+*#._-" (an E.164 number, an
+// extension, "anonymous"). None of them can end a variable or start another
+// in an originate string. Numbers are validated, never sanitized.
 func checkCallerID(n string) error {
-	d := n
-	if len(d) > 0 && d[0] == '+' {
-		d = d[1:]
+	if len(n) == 0 || len(n) > 64 {
+		return fmt.Errorf("caller id %q: want 1 to 64 letters, digits or +*#._-", n)
 	}
-	if len(d) == 0 || len(d) > 32 {
-		return fmt.Errorf("caller id %q: want an optional + and 1 to 32 digits", n)
-	}
-	for i := 0; i < len(d); i++ {
-		if d[i] < '0' || d[i] > '9' {
-			return fmt.Errorf("caller id %q: want an optional + and 1 to 32 digits", n)
+	for i := 0; i < len(n); i++ {
+		c := n[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || strings.IndexByte("+*#._-", c) >= 0) {
+			return fmt.Errorf("caller id %q: want 1 to 64 letters, digits or +*#._-", n)
 		}
 	}
 	return nil
