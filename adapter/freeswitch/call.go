@@ -456,15 +456,34 @@ func (c *call) Hangup(ctx context.Context, cause adapter.Cause) error {
 	}
 	t := time.NewTimer(c.sw.cfg.CommandTimeout)
 	defer t.Stop()
-	select {
-	case <-c.gone:
-		return nil
-	case <-ctx.Done():
-		return c.ctxErr(ctx, "hangup")
-	case <-t.C:
-		return fmt.Errorf("freeswitch: hangup %s: no CHANNEL_HANGUP within %v", c.id, c.sw.cfg.CommandTimeout)
+	// A socket session's hangup message waits in the channel's queue until
+	// the running application reads it; endless hold music may not for a
+	// long while. uuid_kill ends the channel at once.
+	kill := time.NewTimer(hangupKillAfter)
+	defer kill.Stop()
+	if c.sess == nil {
+		kill.Stop()
+	}
+	for {
+		select {
+		case <-c.gone:
+			return nil
+		case <-ctx.Done():
+			return c.ctxErr(ctx, "hangup")
+		case <-kill.C:
+			c.log.Debug("hangup message not taken yet, sending uuid_kill")
+			if _, err := c.api(ctx, "hangup", "uuid_kill", name); err != nil && !errors.Is(err, adapter.ErrHangup) {
+				return err
+			}
+		case <-t.C:
+			return fmt.Errorf("freeswitch: hangup %s: no CHANNEL_HANGUP within %v", c.id, c.sw.cfg.CommandTimeout)
+		}
 	}
 }
+
+// hangupKillAfter is how long a socket session's hangup message may wait
+// in the channel's queue before Hangup sends uuid_kill.
+const hangupKillAfter = time.Second
 
 // finish runs after an inbound call's handler returned: hang up if the
 // call is still up.
