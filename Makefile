@@ -51,6 +51,7 @@ bench-load: build
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+	@command -v shellcheck >/dev/null || { echo "lint: shellcheck not found: run make deps (as root) or apt-get install shellcheck"; exit 1; }
 	shellcheck --severity=warning $$(git ls-files '*.sh' .ci/run)
 
 deps:
