@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -147,9 +148,48 @@ func (s *Switch) Adopt(ctx context.Context, id string, h adapter.Handler) error 
 				c.log.Error("call handler panicked", zap.Any("panic", r), zap.ByteString("stack", debug.Stack()))
 			}
 		}()
+		c.settle(ctx)
 		h(ctx, c)
 	}()
 	return nil
+}
+
+// settleWait is how long the marker of settle may take to run before
+// the channel's queue counts as blocked; settleTries bounds the breaks.
+const (
+	settleWait  = 750 * time.Millisecond
+	settleTries = 4
+)
+
+// adoptBroken, when set (tests), runs after the adoption's "uuid_break
+// all": a test starts there what a previous process queued too late for
+// the break to stop.
+var adoptBroken func(id string)
+
+// settle makes sure nothing the previous process asked for still runs
+// ahead of this process's commands. FreeSWITCH can start a broadcast the
+// old process queued after the adoption's "uuid_break all" (seen on
+// 1.10.12: hold music a dropped session had broadcast began after the
+// break and played on, and the new flow's prompts waited behind it for
+// ever). A marker application ("set callflow_adopted=true") goes through
+// the channel's queue; if it has not run within settleWait something
+// holds the queue, and execute's cancellation breaks it ("uuid_break
+// all", which drops the marker too) before a new marker is sent. Best
+// effort: after settleTries the flow gets the call anyway.
+func (c *call) settle(ctx context.Context) {
+	for try := 1; try <= settleTries; try++ {
+		l := c.listen()
+		tctx, cancel := context.WithTimeout(ctx, settleWait)
+		_, err := c.execute(tctx, l, "adopt settle", "set", "callflow_adopted=true", nil)
+		cancel()
+		c.unlisten(l)
+		if err == nil || c.isGone() || ctx.Err() != nil {
+			return
+		}
+		c.log.Info("adopted call: something the previous process queued held the channel; stopped it",
+			zap.Int("try", try), zap.Error(err))
+	}
+	c.log.Warn("adopted call: the channel's queue stayed blocked; handing it to its flow anyway")
 }
 
 // adopt takes the channel; the caller holds s.attaching.
@@ -201,5 +241,8 @@ func (s *Switch) adopt(ctx context.Context, id string) (*call, error) {
 	c.answered = c.answered || state == "answered"
 	c.mu.Unlock()
 	c.breakMedia("adopted")
+	if adoptBroken != nil {
+		adoptBroken(id)
+	}
 	return c, nil
 }
