@@ -183,8 +183,19 @@ func TestRemoveBridgedPair(t *testing.T) {
 	e.srv.Script("user/agent1", esltest.Fate{Outcome: esltest.Answer})
 	oc := e.dial(t, esltest.Caller{Number: "+420111222333"})
 	await(t, e, removed)
+	// uuid_park answers +OK before the channel leaves its bridge (on the
+	// real switch too), and Remove returns on that reply: the park follows.
 	for _, uuid := range []string{oc.UUID, agentID} {
-		if ch, _ := e.srv.Channel(uuid); ch.HungUp || !ch.Parked || ch.Peer != "" {
+		var ch esltest.ChannelInfo
+		deadline := time.Now().Add(2 * time.Second)
+		for {
+			ch, _ = e.srv.Channel(uuid)
+			if !ch.HungUp && ch.Parked && ch.Peer == "" || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		if ch.HungUp || !ch.Parked || ch.Peer != "" {
 			t.Errorf("after Remove %s: %+v, want up, parked, unbridged", uuid, ch)
 		}
 	}
