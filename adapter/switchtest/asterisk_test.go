@@ -15,7 +15,9 @@ import (
 	"github.com/callflow/callflow/adapter/switchtest"
 	"github.com/callflow/callflow/adapter/switchtest/sippharness"
 	"github.com/callflow/callflow/ari"
+	"github.com/callflow/callflow/clock"
 	"github.com/callflow/callflow/internal/asterisktest"
+	"github.com/callflow/callflow/media"
 )
 
 func TestMain(m *testing.M) { os.Exit(asterisktest.Main(m)) }
@@ -40,8 +42,16 @@ func TestAsterisk(t *testing.T) {
 	}
 	a := asterisktest.Require(t)
 	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
+	// A media store, as the service always has: recordings are fetched
+	// and their duration read from the WAV. Without one the driver has
+	// only ARI's whole seconds, and a 0.9 s recording reads as 0 s.
+	store, err := media.Open(t.TempDir(), 0, clock.Real{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	sw, err := asterisk.New(asterisk.Config{
-		ARI: ari.Config{BaseURL: a.ARIURL, User: a.User, Pass: a.Pass, App: a.App, RequestTimeout: 5 * time.Second},
+		ARI:   ari.Config{BaseURL: a.ARIURL, User: a.User, Pass: a.Pass, App: a.App, RequestTimeout: 5 * time.Second},
+		Media: store,
 	}, log)
 	if err != nil {
 		t.Fatalf("asterisk: %v", err)
