@@ -148,7 +148,7 @@ func (s *Switch) Adopt(ctx context.Context, id string, h adapter.Handler) error 
 				c.log.Error("call handler panicked", zap.Any("panic", r), zap.ByteString("stack", debug.Stack()))
 			}
 		}()
-		c.settle(ctx)
+		c.settle(ctx, "adopted call")
 		h(ctx, c)
 	}()
 	return nil
@@ -166,30 +166,33 @@ const (
 // the break to stop.
 var adoptBroken func(id string)
 
-// settle makes sure nothing the previous process asked for still runs
-// ahead of this process's commands. FreeSWITCH can start a broadcast the
-// old process queued after the adoption's "uuid_break all" (seen on
-// 1.10.12: hold music a dropped session had broadcast began after the
-// break and played on, and the new flow's prompts waited behind it for
-// ever). A marker application ("set callflow_adopted=true") goes through
-// the channel's queue; if it has not run within settleWait something
+// settle makes sure nothing queued on the channel earlier still runs
+// ahead of this process's next command. FreeSWITCH reads a few frames
+// ("lead-frames", up to 10) after it takes a broadcast from the channel's
+// queue and before the broadcast starts: a "uuid_break all" in that gap
+// finds nothing to flush or stop, and the music starts after it (seen on
+// 1.10.12: hold music a dropped session had broadcast began 280 ms after
+// the adoption's break and played on; the new flow's prompts waited
+// behind it for ever). The channel runs its queue one entry at a time, so
+// a marker application ("set callflow_settled=true") sent now runs only
+// after that broadcast: if it has not run within settleWait, something
 // holds the queue, and execute's cancellation breaks it ("uuid_break
 // all", which drops the marker too) before a new marker is sent. Best
-// effort: after settleTries the flow gets the call anyway.
-func (c *call) settle(ctx context.Context) {
+// effort: after settleTries the next command is sent anyway.
+func (c *call) settle(ctx context.Context, what string) {
 	for try := 1; try <= settleTries; try++ {
 		l := c.listen()
 		tctx, cancel := context.WithTimeout(ctx, settleWait)
-		_, err := c.execute(tctx, l, "adopt settle", "set", "callflow_adopted=true", nil)
+		_, err := c.execute(tctx, l, "settle", "set", "callflow_settled=true", nil)
 		cancel()
 		c.unlisten(l)
 		if err == nil || c.isGone() || ctx.Err() != nil {
 			return
 		}
-		c.log.Info("adopted call: something the previous process queued held the channel; stopped it",
+		c.log.Info(what+": something queued earlier held the channel; stopped it",
 			zap.Int("try", try), zap.Error(err))
 	}
-	c.log.Warn("adopted call: the channel's queue stayed blocked; handing it to its flow anyway")
+	c.log.Warn(what + ": the channel's queue stayed blocked; going on anyway")
 }
 
 // adopt takes the channel; the caller holds s.attaching.

@@ -77,6 +77,7 @@ type call struct {
 	holding   *bridge           // holding bridge the call is in
 	mixing    *bridge           // mixing bridge the call is in
 	music     bool              // hold music is playing
+	musicAt   time.Time         // when the hold music was last broadcast
 
 	// originating is set while Originate waits for the channel's answer:
 	// the re-sync after a redial leaves such a call to Originate, whose
@@ -509,6 +510,14 @@ func (c *call) pauseMusic(ctx context.Context) func() {
 		return func() {}
 	}
 	c.breakMedia("operation on a holding call")
+	c.mu.Lock()
+	recent := time.Since(c.musicAt) < musicLateWindow
+	c.mu.Unlock()
+	if recent {
+		// The broadcast may not have started yet: it can start after the
+		// break and hold the operation behind it (settle).
+		c.settle(ctx, "hold music paused right after it started")
+	}
 	return func() {
 		c.mu.Lock()
 		still := c.holding == b && !c.music
@@ -532,5 +541,10 @@ func (c *call) startMusic(ctx context.Context, b *bridge) {
 	}
 	c.mu.Lock()
 	c.music = c.holding == b
+	c.musicAt = time.Now()
 	c.mu.Unlock()
 }
+
+// musicLateWindow: a hold music broadcast younger than this may still be
+// on its way to start when an operation pauses it (see settle).
+const musicLateWindow = time.Second
