@@ -127,7 +127,12 @@ func (s *Switch) Originate(ctx context.Context, req adapter.OriginateRequest) (a
 		return fail(fmt.Errorf("freeswitch: originate %s: filter: %w", req.Endpoint, err))
 	}
 	c.log.Debug("originating", zap.Duration("timeout", timeout))
-	job, err := conn.StartBgAPI(ctx, esl.BgAPI{Cmd: "originate", Args: args, JobUUID: esl.NewUUID()})
+	// The job is started outside ctx: once the command is sent FreeSWITCH
+	// may ring the channel, and a cancellation while its reply is on the
+	// way must end in the kill below, not in forgetting a ringing leg.
+	sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.CommandTimeout)
+	job, err := conn.StartBgAPI(sctx, esl.BgAPI{Cmd: "originate", Args: args, JobUUID: esl.NewUUID()})
+	scancel()
 	if err != nil {
 		return fail(fmt.Errorf("freeswitch: originate %s: %w: %w", req.Endpoint, adapter.ErrFailed, err))
 	}
