@@ -160,15 +160,19 @@ func TestCallerHangsUpDuringOperation(t *testing.T) {
 				cause adapter.Cause
 			}
 			got := make(chan res, 1)
+			answered := make(chan struct{})
 			e := start(t, func(ctx context.Context, c adapter.Call) {
 				if err := c.Answer(ctx); err != nil {
 					t.Errorf("answer: %v", err)
 				}
+				close(answered)
 				err := tc.op(ctx, c)
 				got <- res{err, c.Cause()}
 			}, withPlayback(time.Hour))
 			oc := e.dial(t, esltest.Caller{Number: "100"})
-			e.waitSent(t, execLine("answer", ""))
+			// The caller hangs up once the answer is through (wait sends
+			// nothing after it, so its trigger alone came too early).
+			await(t, e, (<-chan struct{})(answered))
 			e.waitSent(t, tc.trigger)
 			oc.Hangup("NORMAL_CLEARING")
 			r := await(t, e, got)

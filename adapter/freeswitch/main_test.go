@@ -5,6 +5,7 @@ import (
 	"errors"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -52,7 +53,7 @@ func start(t *testing.T, h adapter.Handler, opts ...envOpt) *env {
 	t.Cleanup(srv.Close)
 	cfg.Inbound = srv.Addr()
 	core, logs := observer.New(zapcore.DebugLevel)
-	log := zap.New(zapcore.NewTee(zaptest.NewLogger(t).Core(), core))
+	log := zap.New(zapcore.NewTee(untilCleanup(t, zaptest.NewLogger(t).Core()), core))
 	sw, err := New(cfg, log)
 	if err != nil {
 		t.Fatal(err)
@@ -168,4 +169,43 @@ func equalLines(t *testing.T, got, want []string) {
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("commands:\n got  %q\n want %q", got, want)
 	}
+}
+
+// untilCleanup passes log entries to core until t's cleanups run: the
+// goroutine of an attached call may log its end after the test returned,
+// and testing reports a write to a finished test as a data race.
+func untilCleanup(t *testing.T, core zapcore.Core) zapcore.Core {
+	q := &quietCore{Core: core, mu: new(sync.RWMutex), off: new(bool)}
+	t.Cleanup(func() {
+		q.mu.Lock()
+		*q.off = true
+		q.mu.Unlock()
+	})
+	return q
+}
+
+type quietCore struct {
+	zapcore.Core
+	mu  *sync.RWMutex
+	off *bool
+}
+
+func (q *quietCore) With(f []zapcore.Field) zapcore.Core {
+	return &quietCore{Core: q.Core.With(f), mu: q.mu, off: q.off}
+}
+
+func (q *quietCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
+	if q.Enabled(e.Level) {
+		return ce.AddCore(e, q)
+	}
+	return ce
+}
+
+func (q *quietCore) Write(e zapcore.Entry, f []zapcore.Field) error {
+	q.mu.RLock()
+	defer q.mu.RUnlock()
+	if *q.off {
+		return nil
+	}
+	return q.Core.Write(e, f)
 }
