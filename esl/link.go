@@ -208,8 +208,11 @@ func (l *link) roundTrip(ctx context.Context, b []byte, timeout time.Duration) (
 	l.wmu.Unlock()
 	if err != nil {
 		// A partial write leaves the stream unusable.
-		l.kill(fmt.Errorf("%w: write: %v", ErrConnLost, err))
-		return nil, fmt.Errorf("esl: write: %w", err)
+		// The caller sees ErrConnLost, as for a link found dead before
+		// the write (the reader may not have noticed the EOF yet).
+		lost := fmt.Errorf("%w: write: %w", ErrConnLost, err)
+		l.kill(lost)
+		return nil, lost
 	}
 	var tc <-chan time.Time
 	if timeout > 0 {
