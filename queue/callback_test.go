@@ -476,3 +476,65 @@ func TestUnplayableAgentMedia(t *testing.T) {
 		})
 	}
 }
+
+// TestRegisterAgainFromSameCall: a caller whose flow runs again after a
+// restart reaches register_callback a second time with the same call id.
+// The first registration, committed just before the old process died, may
+// already be completed (dedupe, which looks at open callbacks only, would
+// let a second one through and the customer would be called twice), and
+// the queue may not dedupe at all.
+func TestRegisterAgainFromSameCall(t *testing.T) {
+	for _, dedupe := range []bool{true, false} {
+		t.Run(fmt.Sprintf("dedupe %v", dedupe), func(t *testing.T) {
+			sc := &sim.Scenario{Callers: []sim.Caller{{At: 0, From: "+420601000001"}}}
+			cfg := baseConfig()
+			cfg.Queues[0].Callback.Dedupe = dedupe
+			h := newHarness(t, cfg, sc, nil) // no agents: the engine dials nothing
+			// The caller takes a place in the queue without waiting in it
+			// (as the callback-only flow does), each time it registers.
+			register := func(ctx context.Context, c adapter.Call, number string) flowvm.RegisterResult {
+				t.Helper()
+				if err := h.eng.StartCallback(ctx, c, cfg.Queues[0].Name); err != nil {
+					t.Errorf("start callback: %v", err)
+					return flowvm.RegisterResult{}
+				}
+				res, err := h.eng.RegisterCallback(ctx, c, flowvm.CallbackRequest{Number: number})
+				if err != nil {
+					t.Errorf("register %s: %v", number, err)
+				}
+				return res
+			}
+			h.run(h.enter(map[string]func(context.Context, adapter.Call) error{
+				"caller-1": func(ctx context.Context, c adapter.Call) error {
+					if res := register(ctx, c, "+420601000001"); res.Outcome != flowvm.Registered || res.ID != "1" {
+						return fmt.Errorf("first register: %+v", res)
+					}
+					// As if the callback was dialled and completed meanwhile.
+					for _, st := range []store.State{store.Dialing, store.Connected, store.Completed} {
+						cb := h.callback(1)
+						if _, err := h.st.Transition(ctx, 1, cb.State, st, store.Change{At: simStart}); err != nil {
+							return err
+						}
+					}
+					if res := register(ctx, c, "601 000 001"); res.Outcome != flowvm.Duplicate || res.ID != "1" {
+						t.Errorf("same call, same number again: %+v, want duplicate of 1", res)
+					}
+					if err := h.eng.DeclineCallback(ctx, c); err != nil {
+						return err
+					}
+					if res := register(ctx, c, "+420601000002"); res.Outcome != flowvm.Registered || res.ID != "2" {
+						t.Errorf("same call, another number: %+v, want registered as 2", res)
+					}
+					return nil
+				},
+			}, nil), 10*time.Minute)
+			all, err := h.st.ListAll(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(all) != 2 {
+				t.Fatalf("stored %d callbacks, want 2: %+v", len(all), all)
+			}
+		})
+	}
+}

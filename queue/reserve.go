@@ -159,6 +159,17 @@ func (e *Engine) RegisterCallback(ctx context.Context, call adapter.Call, req fl
 	for i, m := range req.Media {
 		media[i] = string(m)
 	}
+	// One call registers a number in a queue once. A caller whose flow
+	// runs again after a restart (docs/restart.md) reaches this notation a
+	// second time; the first registration may have been committed just
+	// before the old process died, and may even be completed by now.
+	if cb, ok, err := e.st.FromCall(ctx, tq.cfg.Name, res.E164, callID); err != nil {
+		return flowvm.RegisterResult{}, fmt.Errorf("queue %s: register callback: %w", tq.cfg.Name, err)
+	} else if ok {
+		id := strconv.FormatInt(cb.ID, 10)
+		e.emitQ(callID, "callback_duplicate", id, map[string]string{"queue": tq.cfg.Name, "id": id, "state": string(cb.State)})
+		return flowvm.RegisterResult{Outcome: flowvm.Duplicate, ID: id, E164: res.E164}, nil
+	}
 	now := e.clk.Now()
 	cb, out, err := e.st.Register(ctx, store.Callback{
 		Queue: tq.cfg.Name, Number: res.E164, ANI: ani, Media: media, Priority: priority,

@@ -108,6 +108,7 @@ func runConformance(t *testing.T, b backend) {
 		{"transitions", confTransitions},
 		{"concurrent transition claims once", confClaimOnce},
 		{"dedupe", confDedupe},
+		{"the callbacks of a call", confFromCall},
 		{"group commit", confGroupCommit},
 		{"group commit dedupe across instances", confDedupeAcrossInstances},
 		{"claim next in line order", confClaimNextOrder},
@@ -366,6 +367,54 @@ func confDedupe(t *testing.T, open opener) {
 	}
 	if _, ok, err := s.FindOpen(ctx, "sales", "+420000000000"); err != nil || ok {
 		t.Fatalf("find open of unknown number: %v %v", ok, err)
+	}
+}
+
+func confFromCall(t *testing.T, open opener) {
+	s := mustOpen(t, open)
+	ctx := context.Background()
+	reg := func(queue, number, call string) Callback {
+		t.Helper()
+		cb := newCB(queue, number, 1)
+		cb.CallerCallID = call
+		got, _, err := s.Register(ctx, cb, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	first := reg("sales", "+420603000001", "call-a")
+	reg("sales", "+420603000001", "call-a") // a second one (no dedupe): the oldest is found
+	reg("support", "+420603000002", "call-a")
+	reg("sales", "+420603000002", "call-b")
+	reg("sales", "+420603000003", "")
+	for _, st := range []State{Dialing, Connected, Completed} {
+		cur, err := s.Get(ctx, first.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Transition(ctx, first.ID, cur.State, st, Change{At: t0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		queue, number, call string
+		want                int64 // 0: none
+	}{
+		{"sales", "+420603000001", "call-a", first.ID}, // completed still counts
+		{"sales", "+420603000002", "call-a", 0},        // another number
+		{"support", "+420603000001", "call-a", 0},      // another queue
+		{"sales", "+420603000001", "call-b", 0},        // another call
+		{"sales", "+420603000003", "", 0},              // no call (the API)
+	}
+	for _, tc := range tests {
+		got, ok, err := s.FromCall(ctx, tc.queue, tc.number, tc.call)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (tc.want != 0) != ok || (ok && got.ID != tc.want) {
+			t.Errorf("FromCall(%s, %s, %q): %d %v, want %d", tc.queue, tc.number, tc.call, got.ID, ok, tc.want)
+		}
 	}
 }
 

@@ -443,6 +443,23 @@ func (s *SQLite) FindOpen(ctx context.Context, queue, number string) (Callback, 
 	return findOpen(ctx, s.db, queue, number)
 }
 
+// FromCall implements Callbacks.
+func (s *SQLite) FromCall(ctx context.Context, queue, number, callID string) (Callback, bool, error) {
+	if callID == "" {
+		return Callback{}, false, nil
+	}
+	row := s.db.QueryRowContext(ctx, `SELECT `+cbColumns+` FROM callbacks
+		WHERE caller_call_id = ? AND queue = ? AND number_e164 = ? ORDER BY id LIMIT 1`, callID, queue, number)
+	cb, err := scanCallback(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Callback{}, false, nil
+	}
+	if err != nil {
+		return Callback{}, false, fmt.Errorf("store: callback of call %s for %s in %s: %w", callID, number, queue, err)
+	}
+	return cb, true, nil
+}
+
 // Get implements Callbacks.
 func (s *SQLite) Get(ctx context.Context, id int64) (Callback, error) {
 	cb, err := scanCallback(s.db.QueryRowContext(ctx, `SELECT `+cbColumns+` FROM callbacks WHERE id = ?`, id))

@@ -175,6 +175,11 @@ type Callbacks interface {
 	Register(ctx context.Context, cb Callback, dedupe bool) (Callback, RegisterOutcome, error)
 	// FindOpen returns the open callback for number and queue, if any.
 	FindOpen(ctx context.Context, queue, number string) (Callback, bool, error)
+	// FromCall returns the oldest callback, in any state, that the call
+	// callID registered for number in queue, if any. A caller whose flow
+	// runs again after a restart (re-adoption) may reach the same
+	// register_callback a second time; this is how the engine tells.
+	FromCall(ctx context.Context, queue, number, callID string) (Callback, bool, error)
 	// Get returns one callback.
 	Get(ctx context.Context, id int64) (Callback, error)
 	// Transition atomically moves a callback from one state to another.
