@@ -60,7 +60,9 @@ type LineRefusal struct {
 
 // Line keeps the queue lines' caller entries durably. Writes are queued
 // for the group commit and never wait for the disk, so a caller's key
-// press is never held up by an fsync; FlushLine waits for them.
+// press is never held up by an fsync; the committer gathers the changes of
+// lineLinger into one commit unless a registration takes them first;
+// FlushLine waits for them (and ends that wait).
 type Line interface {
 	// SaveLine queues an insert or replacement of the call's row.
 	SaveLine(e LineEntry)
@@ -179,6 +181,10 @@ func (s *SQLite) FlushLine(ctx context.Context) error {
 		}
 		select {
 		case s.lineKick <- struct{}{}:
+		default:
+		}
+		select {
+		case s.lineFlush <- struct{}{}:
 		default:
 		}
 		select {

@@ -75,6 +75,7 @@ type DB struct {
 	lineErr     error
 	lineClosed  bool
 	lineKick    chan struct{}
+	lineFlush   chan struct{} // FlushLine ends a committer's linger
 	lineWake    chan struct{}
 	// lineWriter is held by the committer writing line rows, so rows are
 	// committed in the order they were queued even with several
@@ -165,8 +166,9 @@ func start(ctx context.Context, c *conn) (*DB, error) {
 		quit: make(chan struct{}),
 		done: make(chan struct{}),
 
-		lineKick: make(chan struct{}, 1),
-		lineWake: make(chan struct{}),
+		lineKick:  make(chan struct{}, 1),
+		lineFlush: make(chan struct{}, 1),
+		lineWake:  make(chan struct{}),
 	}
 	// Committers end when Close closes s.quit; done closes after the last.
 	var wg sync.WaitGroup
@@ -227,15 +229,29 @@ func (s *SQLite) Register(ctx context.Context, cb Callback, dedupe bool) (Callba
 	return res.cb, res.out, res.err
 }
 
+// lineLinger is how long a committer woken by line row changes alone waits
+// for more before committing them: a caller's join, reservation, decline
+// and leaving each change a row, and under load most of them would
+// otherwise take a commit (an fsync) of their own. Nobody waits for these
+// commits (FlushLine ends the wait at once, and a registration arriving
+// meanwhile takes the rows into its own commit), so the wait costs nothing
+// but how much a kill -9 can lose: the row changes of the last lineLinger,
+// after which re-adoption restarts those callers' flows (docs/restart.md).
+const lineLinger = 50 * time.Millisecond
+
 // committer writes registrations and line rows in batches until Close.
 func (s *SQLite) committer() {
+	linger := time.NewTimer(lineLinger)
+	linger.Stop()
 	for {
 		var first *regReq
 		select {
 		case first = <-s.regs:
 		case <-s.lineKick:
-			s.commitBatch(nil)
-			continue
+			if first = s.lingerLine(linger); first == nil {
+				s.commitBatch(nil)
+				continue
+			}
 		case <-s.quit:
 			// Drain what was accepted before Close.
 			for {
@@ -263,6 +279,23 @@ func (s *SQLite) committer() {
 		}
 		s.commitBatch(batch)
 	}
+}
+
+// lingerLine waits up to lineLinger for more line row changes, and returns
+// early with a registration that arrives meanwhile (the rows then share its
+// commit), on FlushLine (nil) or on Close (nil: the rows are committed, then
+// the committer drains).
+func (s *SQLite) lingerLine(t *time.Timer) *regReq {
+	t.Reset(lineLinger)
+	defer t.Stop()
+	select {
+	case r := <-s.regs:
+		return r
+	case <-s.lineFlush:
+	case <-t.C:
+	case <-s.quit:
+	}
+	return nil
 }
 
 // commitBatch writes a batch of registrations and the queued line rows in
