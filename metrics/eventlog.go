@@ -23,7 +23,9 @@ type Appender interface {
 const eventLogBuffer = 4096
 
 // eventLogBatch is the most lines one commit writes; eventLogLinger is how
-// long the writer waits for more lines after the first of a batch.
+// long the writer waits for more lines after the first of a batch. The
+// store writes the queues' line rows waiting at that moment in the same
+// commit; its own wait for them (store.lineLinger) is longer.
 const (
 	eventLogBatch  = 256
 	eventLogLinger = 100 * time.Millisecond

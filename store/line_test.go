@@ -71,6 +71,46 @@ func TestLineRegisterReplacesCallersRow(t *testing.T) {
 	}
 }
 
+func TestLineRowsRideEventCommits(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := context.Background()
+	written := func() bool {
+		s.lmu.Lock()
+		defer s.lmu.Unlock()
+		return s.lineWritten == s.lineQueued
+	}
+	start := time.Now()
+	s.SaveLine(lineRow("c1", 0, 1))
+	if err := s.AppendEvents(ctx, []Event{{Kind: "joined", Queue: "sales", CallID: "c1"}}); err != nil {
+		t.Fatal(err)
+	}
+	// The committer waits lineLinger before writing rows alone: before
+	// that, only the events' commit can have written this one.
+	if !written() && time.Since(start) < lineLinger {
+		t.Fatal("the row queued before the events was not written with them")
+	}
+
+	// A batch the store refuses does not take the rows with it.
+	s.SaveLine(lineRow("c2", 0, 2))
+	if err := s.AppendEvents(ctx, []Event{{Kind: "left", CallID: "c1"}, {Queue: "sales"}}); err == nil {
+		t.Fatal("an event without a kind was accepted")
+	}
+	if !written() && time.Since(start) < lineLinger {
+		t.Fatal("the row queued before a refused batch was not written")
+	}
+	if err := s.FlushLine(ctx); err != nil {
+		t.Fatalf("flush after a refused batch: %v", err)
+	}
+	rows, _, err := s.ListLine(ctx)
+	if err != nil || len(rows) != 2 {
+		t.Fatalf("rows %+v %v, want c1 and c2", rows, err)
+	}
+	var n int
+	if err := s.db.QueryRow(`SELECT count(*) FROM events`).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("%d events (%v), want the first batch's one", n, err)
+	}
+}
+
 func TestLineRefusesCorruptedRows(t *testing.T) {
 	s, _ := openTemp(t)
 	ctx := context.Background()

@@ -233,11 +233,13 @@ func (s *SQLite) Register(ctx context.Context, cb Callback, dedupe bool) (Callba
 // for more before committing them: a caller's join, reservation, decline
 // and leaving each change a row, and under load most of them would
 // otherwise take a commit (an fsync) of their own. Nobody waits for these
-// commits (FlushLine ends the wait at once, and a registration arriving
-// meanwhile takes the rows into its own commit), so the wait costs nothing
-// but how much a kill -9 can lose: the row changes of the last lineLinger,
-// after which re-adoption restarts those callers' flows (docs/restart.md).
-const lineLinger = 50 * time.Millisecond
+// commits (FlushLine ends the wait at once; a registration, or the event
+// log's batch, arriving meanwhile takes the rows into its own commit), so
+// the wait costs nothing but how much a kill -9 can lose: the row changes
+// of the last lineLinger at most, after which re-adoption restarts those
+// callers' flows (docs/restart.md). It is longer than the event log's
+// linger (100 ms), so that the events of a moment usually carry its rows.
+const lineLinger = 150 * time.Millisecond
 
 // committer writes registrations and line rows in batches until Close.
 func (s *SQLite) committer() {
