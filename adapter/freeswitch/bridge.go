@@ -186,7 +186,7 @@ func (c *call) leaveBridges(ctx context.Context, keep *bridge) error {
 	return nil
 }
 
-// Remove takes c out of the bridge: holding stops the music (uuid_break),
+// Remove takes c out of the bridge: holding stops the music (stopMusic),
 // mixing parks c (uuid_park), which ends the uuid_bridge; the peer parks
 // too (park_after_bridge). Removing a call that is not in the bridge or
 // has hung up is a no-op.
@@ -217,7 +217,7 @@ func (b *bridge) Remove(ctx context.Context, ac adapter.Call) error {
 	}
 	switch {
 	case b.kind == adapter.Holding && music:
-		c.breakMedia("left holding bridge")
+		c.stopMusic(ctx, "left holding bridge")
 	case b.kind == adapter.Mixing && bridged:
 		if _, err := c.api(ctx, "bridge remove", "uuid_park"); err != nil && !errors.Is(err, adapter.ErrHangup) {
 			return err

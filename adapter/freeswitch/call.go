@@ -509,15 +509,7 @@ func (c *call) pauseMusic(ctx context.Context) func() {
 	if b == nil || !playing {
 		return func() {}
 	}
-	c.breakMedia("operation on a holding call")
-	c.mu.Lock()
-	recent := time.Since(c.musicAt) < musicLateWindow
-	c.mu.Unlock()
-	if recent {
-		// The broadcast may not have started yet: it can start after the
-		// break and hold the operation behind it (settle).
-		c.settle(ctx, "hold music paused right after it started")
-	}
+	c.stopMusic(ctx, "operation on a holding call")
 	return func() {
 		c.mu.Lock()
 		still := c.holding == b && !c.music
@@ -525,6 +517,20 @@ func (c *call) pauseMusic(ctx context.Context) func() {
 		if still && !c.isGone() {
 			c.startMusic(context.WithoutCancel(ctx), b)
 		}
+	}
+}
+
+// stopMusic stops the hold music (uuid_break all). A broadcast younger
+// than musicLateWindow may not have started yet: it would start after the
+// break and hold every later command of the channel behind it, so the
+// channel is settled too.
+func (c *call) stopMusic(ctx context.Context, why string) {
+	c.breakMedia(why)
+	c.mu.Lock()
+	recent := time.Since(c.musicAt) < musicLateWindow
+	c.mu.Unlock()
+	if recent {
+		c.settle(ctx, why+": hold music stopped right after it started")
 	}
 }
 

@@ -241,6 +241,20 @@ func originateCases() []Case {
 			Check:     answeredCheck(true),
 		},
 		{
+			Name:    "leaving a holding bridge at once does not hold the next prompt",
+			Callers: caller(Pause(30 * time.Second)),
+			Handler: answered(leaveHoldingAtOnce),
+			Check: func(t testing.TB, r *Result) {
+				for _, k := range []string{"holding", "rounds", "destroy holding"} {
+					NoErr(t, r, k)
+				}
+				if d := Value[time.Duration](t, r, "longest play"); d > 6*time.Second {
+					t.Errorf("a prompt after leaving the holding bridge took %v, want a prompt's length", d)
+				}
+				endedBySwitch(t, r)
+			},
+		},
+		{
 			Name:    "holding bridge then mixing bridge with an agent",
 			Callers: caller(),
 			Agents:  []Party{{Behaviour: Answer, AnswerAfter: 500 * time.Millisecond, Hold: 1500 * time.Millisecond}},
@@ -259,6 +273,52 @@ func originateCases() []Case {
 			},
 		},
 	}
+}
+
+// leaveHoldingAtOnce: the caller joins a holding bridge and leaves it
+// 0 to 100 ms later, then hears a prompt, six times. On FreeSWITCH the
+// hold music starts a few frames after the switch took the broadcast, so
+// a stop sent in that gap stops nothing, and music starting after it held
+// every later prompt until the caller hung up (seen under load: a caller
+// pressed 1 on the announcement, the engine restarted the music,
+// start_callback took the caller out of the queue at once and the
+// recording never began).
+func leaveHoldingAtOnce(ctx context.Context, env *Env, c adapter.Call) error {
+	hold, err := env.Switch.NewBridge(ctx, adapter.BridgeOptions{Kind: adapter.Holding, Name: "switchtest-hold-brief", MusicClass: "default"})
+	env.Record("holding", err)
+	if err != nil {
+		return nil
+	}
+	var errs []error
+	var longest time.Duration
+	for round := range 6 {
+		if err := hold.Add(ctx, c); err != nil {
+			errs = append(errs, fmt.Errorf("round %d: add: %w", round, err))
+			break
+		}
+		if round > 0 { // Wait(0) waits until ctx ends
+			if err := c.Wait(ctx, time.Duration(round)*20*time.Millisecond); err != nil {
+				errs = append(errs, fmt.Errorf("round %d: wait: %w", round, err))
+				break
+			}
+		}
+		if err := hold.Remove(ctx, c); err != nil {
+			errs = append(errs, fmt.Errorf("round %d: remove: %w", round, err))
+			break
+		}
+		pctx, cancel := context.WithTimeout(ctx, 8*time.Second)
+		t0 := env.Clock.Now()
+		_, err := c.Play(pctx, []adapter.Prompt{Hello}, adapter.PlayOptions{})
+		cancel()
+		longest = max(longest, env.Since(t0))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("round %d: play after leaving: %w", round, err))
+		}
+	}
+	env.Record("rounds", errors.Join(errs...))
+	env.Record("longest play", longest)
+	env.Record("destroy holding", hold.Destroy(ctx))
+	return nil
 }
 
 // bridges: the caller waits in a holding bridge, an agent is dialed and
