@@ -59,6 +59,7 @@ func TestInboundCall(t *testing.T) {
 	}
 	equalLines(t, e.after(t, "^connect$"), []string{
 		"linger", "myevents", "event plain RECORD_START RECORD_STOP",
+		"nixevent CHANNEL_EXECUTE CHANNEL_STATE CHANNEL_PARK CHANNEL_UNPARK",
 		execLine("answer", ""),
 		"api uuid_setvar " + oc.UUID + " playback_terminators none",
 		execLine("playback", "ivr/ivr-welcome.wav"),
@@ -305,7 +306,7 @@ func TestRecord(t *testing.T) {
 		t.Errorf("prompt %q", p)
 	}
 	await(t, e, oc.Done())
-	equalLines(t, e.after(t, `^event plain RECORD_START`)[:5], []string{
+	equalLines(t, e.after(t, `^nixevent `)[:5], []string{
 		"api uuid_setvar " + oc.UUID + " playback_terminators none",
 		execLine("playback", "tone_stream://%(500,0,800)"),
 		"api uuid_setvar " + oc.UUID + " playback_terminators #",

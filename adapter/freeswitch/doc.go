@@ -4,7 +4,8 @@
 // Inbound calls arrive through the dialplan's "socket HOST:PORT async full"
 // (an outbound-socket session per call). Per session the driver sends
 // linger (bare: FreeSWITCH keeps the socket after the hang-up until we
-// exit), myevents, "event plain RECORD_START RECORD_STOP", builds CallInfo
+// exit), myevents, "event plain RECORD_START RECORD_STOP", "nixevent" of
+// the types it never waits for (sessionDropped), builds CallInfo
 // from the connect reply's channel data (Caller-Caller-ID-Number/-Name,
 // Caller-Destination-Number, and Args from the comma-separated channel
 // variable callflow_args) and runs the handler; when it returns the call is

@@ -117,6 +117,14 @@ var inboundEvents = []string{"CHANNEL_ANSWER", "CHANNEL_HANGUP", "CHANNEL_HANGUP
 // them.
 var sessionEvents = []string{"RECORD_START", "RECORD_STOP"}
 
+// sessionDropped are taken out of an outbound session's myevents
+// (nixevent): the driver never waits for them, and they were 56 % of a
+// call's events in a load run (per 50 calls: 398 CHANNEL_EXECUTE, 254
+// CHANNEL_STATE, 62 CHANNEL_UNPARK, 41 CHANNEL_PARK of 1,351), each a few
+// kilobytes of headers to read and parse. TestSessionEventsCoverDriver
+// fails when the driver's source names one of them.
+var sessionDropped = []string{"CHANNEL_EXECUTE", "CHANNEL_STATE", "CHANNEL_PARK", "CHANNEL_UNPARK"}
+
 // Switch drives FreeSWITCH over ESL.
 type Switch struct {
 	cfg    Config
@@ -297,7 +305,8 @@ func (s *Switch) session(h adapter.Handler) esl.Handler {
 		s.sessions.Store(id, true)
 		defer s.sessions.Delete(id)
 		go c.dispatch() // ends when the session's event stream ends (socket closed)
-		for _, cmd := range []esl.Command{esl.Linger{}, esl.MyEvents{}, esl.Events{Format: esl.FormatPlain, Names: sessionEvents}} {
+		for _, cmd := range []esl.Command{esl.Linger{}, esl.MyEvents{}, esl.Events{Format: esl.FormatPlain, Names: sessionEvents},
+			esl.NixEvent{Names: sessionDropped}} {
 			if _, err := c.send(ctx, "session setup", cmd); err != nil {
 				c.log.Error("session setup failed", zap.Error(err))
 				c.finish()

@@ -228,14 +228,13 @@ type conn struct {
 	br       *bufio.Reader
 	outbound *channel // set on outbound-socket connections
 
-	authed   bool
-	format   string
-	all      bool
-	names    map[string]bool
-	filters  []filter
-	myevents bool
-	linger   int // 0 none, -1 forever, N seconds
-	divert   bool
+	authed  bool
+	format  string
+	all     bool
+	names   map[string]bool
+	filters []filter
+	linger  int // 0 none, -1 forever, N seconds
+	divert  bool
 
 	qmu    sync.Mutex
 	queue  [][]byte
@@ -378,7 +377,11 @@ func (c *conn) handle(cmd Command) bool {
 		c.subscribe(rest)
 	case "myevents":
 		c.s.mu.Lock()
-		c.myevents = true
+		// As FreeSWITCH does: myevents turns on its fixed list of types
+		// (nixevent can turn them off again) for this session's channel.
+		for n := range myeventsList {
+			c.names[n] = true
+		}
 		c.format = esl.FormatPlain
 		if f := lastWord(rest); f == esl.FormatJSON || f == esl.FormatXML {
 			c.format = f
@@ -397,7 +400,7 @@ func (c *conn) handle(cmd Command) bool {
 		c.send(replyFrame("+OK events nixed"))
 	case "noevents":
 		c.s.mu.Lock()
-		c.names, c.all, c.myevents = map[string]bool{}, false, false
+		c.names, c.all = map[string]bool{}, false
 		c.s.mu.Unlock()
 		c.send(replyFrame("+OK no longer listening for events"))
 	case "filter":
@@ -528,10 +531,7 @@ func (c *conn) wants(e *event) bool {
 		if e.name == "CHANNEL_DESTROY" {
 			return false // the session is held until the socket ends
 		}
-		if c.names[e.name] || c.all {
-			return true
-		}
-		return c.myevents && myeventsList[e.name]
+		return c.names[e.name] || c.all
 	}
 	if !c.all && !c.names[e.name] {
 		return false
