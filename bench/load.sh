@@ -187,6 +187,7 @@ if [[ -n "$CF" ]]; then
 	sed -e "s#@@HTTP_PORT@@#$ASTERISK_HTTP_PORT#" -e "s#@@ARI_PASSWORD@@#$ASTERISK_ARI_PASSWORD#" \
 		-e "s#@@FLOWS_DIR@@#$HERE/callflow/flows#" -e "s#@@RUN_DIR@@#$RUN#g" \
 		-e "s#@@API_PORT@@#$API_PORT#" -e "s#@@AGENTS@@#$agents_yaml#" \
+		-e "s#@@RECORDINGS_DIR@@#$ROOT/var/spool/asterisk/recording#" \
 		"$HERE/callflow/callflow.yaml.tmpl" >"$RUN/callflow.yaml"
 	callflow_cmd="$CF serve --config $RUN/callflow.yaml"
 fi
