@@ -71,9 +71,17 @@ func (e *Engine) runCallback(en *entry, ag *agent) {
 		e.freeAgent(ag, 0)
 		return
 	}
-	upd, err := e.st.Transition(ctx, cb.ID, store.Registered, store.Dialing, store.Change{At: e.clk.Now()})
+	claim := store.Change{At: e.clk.Now()}
+	if e.fence != nil {
+		claim.Fence = e.fence()
+	}
+	upd, err := e.st.Transition(ctx, cb.ID, store.Registered, store.Dialing, claim)
 	if err != nil {
-		r.log.Error("claim callback", zap.Error(err))
+		if errors.Is(err, store.ErrLeaseLost) {
+			r.log.Warn("not claiming callback: the switch lease is not this node's", zap.Error(err))
+		} else {
+			r.log.Error("claim callback", zap.Error(err))
+		}
 		e.mu.Lock()
 		en.q.remove(en)
 		e.mu.Unlock()

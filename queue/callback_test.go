@@ -538,3 +538,46 @@ func TestRegisterAgainFromSameCall(t *testing.T) {
 		})
 	}
 }
+
+// TestFencedClaim: on a node, a callback is claimed only while the node's
+// lease is held with its token (checked in the claim's statement); with a
+// token that is no longer the lease's nothing is dialled and the callback
+// stays registered for the node that holds the lease.
+func TestFencedClaim(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		stale bool
+	}{{"lease held", false}, {"lease taken over", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			sc := &sim.Scenario{
+				Callers:   []sim.Caller{{At: 0, From: "+420601000001"}},
+				Agents:    []sim.Party{{Endpoint: "PJSIP/agent1", AnswerAfter: 2 * time.Second, Behaviour: sim.Busy, Schedule: []sim.Step{{At: 5 * time.Second, Behaviour: sim.Answer}}}},
+				Customers: []sim.Party{{Number: "+420601000001", AnswerAfter: 2 * time.Second, Talk: 10 * time.Second}},
+			}
+			h := newHarness(t, baseConfig("PJSIP/agent1"), sc, nil)
+			l, err := h.st.AcquireLease(context.Background(), "switch-1", "node-a", simStart, 24*time.Hour)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f := store.Fence{Lease: "switch-1", Token: l.Token}
+			if tc.stale {
+				f.Token++ // another node took the lease over
+			}
+			h.eng.fence = func() store.Fence { return f }
+			h.run(h.enter(map[string]func(context.Context, adapter.Call) error{"caller-1": register(h, "+420601000001", "recording:vm")}, nil), time.Hour)
+			cb := h.callback(1)
+			var dialled bool
+			for _, e := range h.rec.Events() {
+				if e.Call == "cb-1" && (e.Kind == "dialing_agent" || e.Kind == "dialing_customer") {
+					dialled = true
+				}
+			}
+			switch {
+			case tc.stale && (dialled || cb.State != store.Registered):
+				t.Fatalf("with a stale token: dialled %v, callback %s; want nothing dialled, registered\n%s", dialled, cb.State, h.dump())
+			case !tc.stale && (!dialled || cb.State != store.Completed):
+				t.Fatalf("with the lease held: dialled %v, callback %s; want completed\n%s", dialled, cb.State, h.dump())
+			}
+		})
+	}
+}

@@ -32,6 +32,11 @@ type Deps struct {
 	Log    *zap.Logger
 	// Line, when set, keeps the caller entries durable (adopt.go).
 	Line store.Line
+	// Fence, when set, is the fence of the node that owns the switch: a
+	// callback is claimed (registered → dialing) only in a statement that
+	// checks this node still holds the lease with its token, so a node
+	// that lost its lease claims nothing (docs/nodes.md).
+	Fence func() store.Fence
 }
 
 // Errors.
@@ -59,6 +64,7 @@ const handleSamples = 20
 type Engine struct {
 	sw    adapter.Switch
 	st    store.Callbacks
+	fence func() store.Fence // nil: a single node, nothing to fence
 	clk   clock.Clock
 	tr    trace.Sink
 	log   *zap.Logger
@@ -194,6 +200,7 @@ func New(cfg Config, deps Deps) (*Engine, error) {
 	}
 	e := &Engine{
 		sw: deps.Switch, st: deps.Store, clk: deps.Clock, tr: deps.Trace, log: deps.Log, cfg: cfg, line: deps.Line,
+		fence:        deps.Fence,
 		queues:       map[string]*queueState{},
 		agents:       map[string]*agent{},
 		byCall:       map[string]*entry{},

@@ -120,6 +120,7 @@ func runConformance(t *testing.T, b backend) {
 		{"register after close", confRegisterAfterClose},
 		{"leases hand over with fencing tokens", confLeaseSteps},
 		{"a fenced claim needs the lease", confFencedClaim},
+		{"a fenced transition needs the lease", confFencedTransition},
 		{"one lease winner among concurrent acquirers", confLeaseRace},
 		{"durable line", confLine},
 		{"nodes and the fence check", confNodes},

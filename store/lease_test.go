@@ -164,3 +164,47 @@ func confFencedClaim(t *testing.T, open opener) {
 		t.Fatalf("claim fenced by a lease never taken: %v %v", ok, err)
 	}
 }
+
+// confFencedTransition: a fenced transition changes the callback only
+// while the lease is held with the fence's token; otherwise it says
+// ErrLeaseLost and leaves the row as it was (a conflict still says
+// ErrConflict).
+func confFencedTransition(t *testing.T, open opener) {
+	a, b := mustOpen(t, open), mustOpen(t, open)
+	ctx := context.Background()
+	var ids []int64
+	for i := range 3 {
+		cb, _, err := a.Register(ctx, newCB("sales", "+42060900001"+string(rune('1'+i)), int64(i)), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, cb.ID)
+	}
+	la, err := a.AcquireLease(ctx, "switch-1", "node-a", t0, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fa := Fence{Lease: "switch-1", Token: la.Token}
+	if cb, err := a.Transition(ctx, ids[0], Registered, Dialing, Change{At: t0.Add(time.Second), Fence: fa}); err != nil || cb.State != Dialing {
+		t.Fatalf("fenced transition under a held lease: %+v %v", cb, err)
+	}
+	if _, err := a.Transition(ctx, ids[0], Registered, Dialing, Change{At: t0.Add(time.Second), Fence: fa}); !errors.Is(err, ErrConflict) {
+		t.Fatalf("fenced transition from the wrong state: %v, want ErrConflict", err)
+	}
+	lb, err := b.AcquireLease(ctx, "switch-1", "node-b", t0.Add(11*time.Second), 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Transition(ctx, ids[1], Registered, Dialing, Change{At: t0.Add(12 * time.Second), Fence: fa}); !errors.Is(err, ErrLeaseLost) {
+		t.Fatalf("transition with the old token: %v, want ErrLeaseLost", err)
+	}
+	if _, err := b.Transition(ctx, ids[1], Registered, Dialing, Change{At: t0.Add(30 * time.Second), Fence: Fence{Lease: "switch-1", Token: lb.Token}}); !errors.Is(err, ErrLeaseLost) {
+		t.Fatalf("transition after the lease expired: %v, want ErrLeaseLost", err)
+	}
+	if cb, err := b.Get(ctx, ids[1]); err != nil || cb.State != Registered {
+		t.Fatalf("after refused transitions the callback is %+v (%v), want registered", cb, err)
+	}
+	if cb, err := b.Transition(ctx, ids[2], Registered, Dialing, Change{At: t0.Add(13 * time.Second), Fence: Fence{Lease: "switch-1", Token: lb.Token}}); err != nil || cb.State != Dialing {
+		t.Fatalf("the new holder's fenced transition: %+v %v", cb, err)
+	}
+}

@@ -113,6 +113,11 @@ type Change struct {
 	Attempts *int
 	// NextAt replaces next_at (zero clears it).
 	NextAt time.Time
+	// Fence, when set, makes the transition only while the lease is held
+	// with its token at At, checked in the same statement (on PostgreSQL
+	// the lease row is read FOR SHARE, so a takeover cannot commit in
+	// between); otherwise nothing changes and the error is ErrLeaseLost.
+	Fence Fence
 }
 
 // Leg of an attempt.

@@ -255,6 +255,18 @@ func (n *node) check(ctx context.Context) error {
 	return err
 }
 
+// fence is the fence the queue engine's callback claims carry: this
+// node's lease with its token (token 0, which no lease has, while the
+// lease is not held, so a claim then fails with ErrLeaseLost).
+func (n *node) fence() store.Fence {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if !n.held {
+		return store.Fence{Lease: n.lease}
+	}
+	return store.Fence{Lease: n.lease, Token: n.token}
+}
+
 // holding tells whether this node is the active node of its switch.
 func (n *node) holding() bool {
 	n.mu.Lock()

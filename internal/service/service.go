@@ -107,9 +107,13 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (_ *Service, err 
 	}
 	s.node = newNode(cfg, s.store, s.log)
 	s.dialer = fence(s.sw, s.node)
-	s.engine, err = queue.New(cfg.Queue, queue.Deps{
+	deps := queue.Deps{
 		Switch: s.dialer, Store: s.store, Clock: clock.Real{}, Trace: s.sink, Log: s.log, Line: s.store,
-	})
+	}
+	if s.node != nil {
+		deps.Fence = s.node.fence
+	}
+	s.engine, err = queue.New(cfg.Queue, deps)
 	if err != nil {
 		return nil, err
 	}
