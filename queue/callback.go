@@ -79,6 +79,9 @@ func (e *Engine) runCallback(en *entry, ag *agent) {
 	if err != nil {
 		if errors.Is(err, store.ErrLeaseLost) {
 			r.log.Warn("not claiming callback: the switch lease is not this node's", zap.Error(err))
+			if e.leaseLost != nil {
+				e.leaseLost(err)
+			}
 		} else {
 			r.log.Error("claim callback", zap.Error(err))
 		}

@@ -564,6 +564,8 @@ func TestFencedClaim(t *testing.T) {
 				f.Token++ // another node took the lease over
 			}
 			h.eng.fence = func() store.Fence { return f }
+			var lost int
+			h.eng.leaseLost = func(error) { lost++ }
 			h.run(h.enter(map[string]func(context.Context, adapter.Call) error{"caller-1": register(h, "+420601000001", "recording:vm")}, nil), time.Hour)
 			cb := h.callback(1)
 			var dialled bool
@@ -573,10 +575,10 @@ func TestFencedClaim(t *testing.T) {
 				}
 			}
 			switch {
-			case tc.stale && (dialled || cb.State != store.Registered):
-				t.Fatalf("with a stale token: dialled %v, callback %s; want nothing dialled, registered\n%s", dialled, cb.State, h.dump())
-			case !tc.stale && (!dialled || cb.State != store.Completed):
-				t.Fatalf("with the lease held: dialled %v, callback %s; want completed\n%s", dialled, cb.State, h.dump())
+			case tc.stale && (dialled || cb.State != store.Registered || lost == 0):
+				t.Fatalf("with a stale token: dialled %v, callback %s, lease loss told %d times; want nothing dialled, registered, told\n%s", dialled, cb.State, lost, h.dump())
+			case !tc.stale && (!dialled || cb.State != store.Completed || lost != 0):
+				t.Fatalf("with the lease held: dialled %v, callback %s, lease loss told %d times; want completed, never told\n%s", dialled, cb.State, lost, h.dump())
 			}
 		})
 	}

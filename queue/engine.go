@@ -37,6 +37,9 @@ type Deps struct {
 	// checks this node still holds the lease with its token, so a node
 	// that lost its lease claims nothing (docs/nodes.md).
 	Fence func() store.Fence
+	// LeaseLost, when set, is told when a fenced claim found the lease no
+	// longer this node's (the node then stops acting for the switch).
+	LeaseLost func(error)
 }
 
 // Errors.
@@ -65,12 +68,14 @@ type Engine struct {
 	sw    adapter.Switch
 	st    store.Callbacks
 	fence func() store.Fence // nil: a single node, nothing to fence
-	clk   clock.Clock
-	tr    trace.Sink
-	log   *zap.Logger
-	line  store.Line // nil: caller entries are not durable
-	cfg   Config
-	order []*queueState // config order
+	// leaseLost is told of a claim the fence refused (nil: nobody).
+	leaseLost func(error)
+	clk       clock.Clock
+	tr        trace.Sink
+	log       *zap.Logger
+	line      store.Line // nil: caller entries are not durable
+	cfg       Config
+	order     []*queueState // config order
 
 	mu sync.Mutex
 	// announceMu orders the tracing of assignments between kicks (see kick).
@@ -201,6 +206,7 @@ func New(cfg Config, deps Deps) (*Engine, error) {
 	e := &Engine{
 		sw: deps.Switch, st: deps.Store, clk: deps.Clock, tr: deps.Trace, log: deps.Log, cfg: cfg, line: deps.Line,
 		fence:        deps.Fence,
+		leaseLost:    deps.LeaseLost,
 		queues:       map[string]*queueState{},
 		agents:       map[string]*agent{},
 		byCall:       map[string]*entry{},

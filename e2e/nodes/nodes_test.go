@@ -292,9 +292,9 @@ func TestPostgresDown(t *testing.T) {
 
 // TestFencedNodeNeverDials: node a's lease row is taken in the database
 // by another holder while a still runs and is connected to Asterisk, with
-// a caller in a flow. A callback registered then asks a for an agent: a
-// checks the fence before dialling, dials nothing, stops acting for the
-// switch and exits, leaving the caller up.
+// a caller in a flow. A callback registered then asks a for an agent: a's
+// claim of it carries the fence in its statement, so a claims and dials
+// nothing, stops acting for the switch and exits, leaving the caller up.
 func TestFencedNodeNeverDials(t *testing.T) {
 	_, dsn := pgtest.RequirePrivate(t)
 	// A long lease: the renewal (every 20 s) does not see the theft
@@ -330,7 +330,7 @@ func TestFencedNodeNeverDials(t *testing.T) {
 		t.Fatalf("a still runs 40 s after its lease was taken\n%s", a.LogTail(30))
 	}
 	log := a.Log()
-	for _, s := range []string{"not dialling: the switch lease is not this node's", "switch lease lost"} {
+	for _, s := range []string{"not claiming callback: the switch lease is not this node's", "switch lease lost"} {
 		if !strings.Contains(log, s) {
 			t.Errorf("a's log lacks %q", s)
 		}

@@ -112,6 +112,10 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (_ *Service, err 
 	}
 	if s.node != nil {
 		deps.Fence = s.node.fence
+		deps.LeaseLost = func(err error) {
+			s.node.fenced.Add(1)
+			s.node.lose(err)
+		}
 	}
 	s.engine, err = queue.New(cfg.Queue, deps)
 	if err != nil {
