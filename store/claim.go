@@ -30,12 +30,8 @@ type Fence struct {
 // claim.
 func (s *DB) ClaimNext(ctx context.Context, queue string, now time.Time, f Fence) (Callback, bool, error) {
 	at := fmtTime(now)
-	args := []any{at, queue, at, at}
-	fence := ""
-	if f.Lease != "" {
-		fence = ` AND EXISTS (SELECT 1 FROM leases WHERE name = ? AND token = ? AND expires_at > ?` + s.db.d.shareLock + `)`
-		args = append(args, f.Lease, f.Token, at)
-	}
+	fence, fargs := s.fenceClause(f, at)
+	args := append([]any{at, queue, at, at}, fargs...)
 	row := s.db.QueryRowContext(ctx, `UPDATE callbacks SET state = 'dialing', updated_at = ?
 		WHERE state = 'registered' AND id = (
 			SELECT id FROM callbacks
@@ -47,15 +43,9 @@ func (s *DB) ClaimNext(ctx context.Context, queue string, now time.Time, f Fence
 		RETURNING `+cbColumns, args...)
 	cb, err := scanCallback(row)
 	if errors.Is(err, sql.ErrNoRows) {
-		if f.Lease != "" {
-			// Nothing due, or the fence failed: tell them apart.
-			l, ok, lerr := s.Lease(ctx, f.Lease)
-			if lerr != nil {
-				return Callback{}, false, fmt.Errorf("store: claim next in %s: %w", queue, lerr)
-			}
-			if !ok || l.Token != f.Token || !l.Expires.After(now) {
-				return Callback{}, false, fmt.Errorf("%w: claim next in %s: %s with token %d", ErrLeaseLost, queue, f.Lease, f.Token)
-			}
+		// Nothing due, or the fence failed: tell them apart.
+		if err := s.fenceFailed(ctx, f, now); err != nil {
+			return Callback{}, false, fmt.Errorf("claim next in %s: %w", queue, err)
 		}
 		return Callback{}, false, nil
 	}
@@ -63,4 +53,33 @@ func (s *DB) ClaimNext(ctx context.Context, queue string, now time.Time, f Fence
 		return Callback{}, false, fmt.Errorf("store: claim next in %s: %w", queue, err)
 	}
 	return cb, true, nil
+}
+
+// fenceClause is the condition a fenced write adds to its WHERE, and its
+// arguments: the lease held with f's token at at (on PostgreSQL read FOR
+// SHARE, so a takeover cannot commit between the check and the write).
+// The zero Fence adds nothing.
+func (s *DB) fenceClause(f Fence, at string) (string, []any) {
+	if f.Lease == "" {
+		return "", nil
+	}
+	return ` AND EXISTS (SELECT 1 FROM leases WHERE name = ? AND token = ? AND expires_at > ?` + s.db.d.shareLock + `)`,
+		[]any{f.Lease, f.Token, at}
+}
+
+// fenceFailed tells, after a fenced write changed nothing, whether the
+// fence was the reason: an ErrLeaseLost error when the lease is not held
+// with f's token at now, nil otherwise (and for the zero Fence).
+func (s *DB) fenceFailed(ctx context.Context, f Fence, now time.Time) error {
+	if f.Lease == "" {
+		return nil
+	}
+	l, ok, err := s.Lease(ctx, f.Lease)
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	if !ok || l.Token != f.Token || !l.Expires.After(now) {
+		return fmt.Errorf("%w: %s with token %d", ErrLeaseLost, f.Lease, f.Token)
+	}
+	return nil
 }

@@ -520,12 +520,8 @@ func (s *SQLite) Transition(ctx context.Context, id int64, from, to State, ch Ch
 		attempts = *ch.Attempts
 	}
 	at := fmtTime(ch.At)
-	args := []any{string(to), at, attempts, nullTime(ch.NextAt), id, string(from)}
-	fence := ""
-	if ch.Fence.Lease != "" {
-		fence = ` AND EXISTS (SELECT 1 FROM leases WHERE name = ? AND token = ? AND expires_at > ?` + s.db.d.shareLock + `)`
-		args = append(args, ch.Fence.Lease, ch.Fence.Token, at)
-	}
+	fence, fargs := s.fenceClause(ch.Fence, at)
+	args := append([]any{string(to), at, attempts, nullTime(ch.NextAt), id, string(from)}, fargs...)
 	row := s.db.QueryRowContext(ctx, `UPDATE callbacks SET state = ?, updated_at = ?, attempts = COALESCE(?, attempts), next_at = ?
 		WHERE id = ? AND state = ?`+fence+` RETURNING `+cbColumns, args...)
 	cb, err := scanCallback(row)
@@ -535,14 +531,8 @@ func (s *SQLite) Transition(ctx context.Context, id int64, from, to State, ch Ch
 	if !errors.Is(err, sql.ErrNoRows) {
 		return Callback{}, fmt.Errorf("store: callback %d %s → %s: %w", id, from, to, err)
 	}
-	if ch.Fence.Lease != "" {
-		l, ok, lerr := s.Lease(ctx, ch.Fence.Lease)
-		if lerr != nil {
-			return Callback{}, fmt.Errorf("store: callback %d %s → %s: %w", id, from, to, lerr)
-		}
-		if !ok || l.Token != ch.Fence.Token || !l.Expires.After(ch.At) {
-			return Callback{}, fmt.Errorf("%w: callback %d %s → %s: %s with token %d", ErrLeaseLost, id, from, to, ch.Fence.Lease, ch.Fence.Token)
-		}
+	if err := s.fenceFailed(ctx, ch.Fence, ch.At); err != nil {
+		return Callback{}, fmt.Errorf("callback %d %s → %s: %w", id, from, to, err)
 	}
 	var cur string
 	switch err := s.db.QueryRowContext(ctx, `SELECT state FROM callbacks WHERE id = ?`, id).Scan(&cur); {
