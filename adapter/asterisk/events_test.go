@@ -2,14 +2,11 @@ package asterisk
 
 import (
 	"go/ast"
-	"go/parser"
-	"go/token"
-	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/callflow/callflow/ari"
+	"github.com/callflow/callflow/internal/srcscan"
 )
 
 // TestEventFilterCoversDriver reads the non-test source of this package and of
@@ -20,53 +17,40 @@ import (
 func TestEventFilterCoversDriver(t *testing.T) {
 	known := ari.KnownEventTypes()
 	used := map[string]string{} // type → where
-	for _, dir := range []string{".", "../../ari"} {
-		files, err := filepath.Glob(filepath.Join(dir, "*.go"))
-		if err != nil {
-			t.Fatal(err)
+	fset, files := srcscan.Files(t, ".", "../../ari")
+	note := func(e ast.Expr) {
+		if st, ok := e.(*ast.StarExpr); ok {
+			e = st.X
 		}
-		fset := token.NewFileSet()
-		for _, f := range files {
-			if strings.HasSuffix(f, "_test.go") {
-				continue
-			}
-			file, err := parser.ParseFile(fset, f, nil, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			note := func(e ast.Expr) {
-				if st, ok := e.(*ast.StarExpr); ok {
-					e = st.X
-				}
-				var name string
-				switch x := e.(type) {
-				case *ast.Ident:
-					name = x.Name
-				case *ast.SelectorExpr:
-					name = x.Sel.Name
-				}
-				if slices.Contains(known, name) {
-					if _, seen := used[name]; !seen {
-						used[name] = fset.Position(e.Pos()).String()
-					}
-				}
-			}
-			ast.Inspect(file, func(n ast.Node) bool {
-				switch x := n.(type) {
-				case *ast.TypeSwitchStmt:
-					for _, c := range x.Body.List {
-						for _, e := range c.(*ast.CaseClause).List {
-							note(e)
-						}
-					}
-				case *ast.TypeAssertExpr:
-					if x.Type != nil {
-						note(x.Type)
-					}
-				}
-				return true
-			})
+		var name string
+		switch x := e.(type) {
+		case *ast.Ident:
+			name = x.Name
+		case *ast.SelectorExpr:
+			name = x.Sel.Name
 		}
+		if slices.Contains(known, name) {
+			if _, seen := used[name]; !seen {
+				used[name] = fset.Position(e.Pos()).String()
+			}
+		}
+	}
+	for _, file := range files {
+		ast.Inspect(file, func(n ast.Node) bool {
+			switch x := n.(type) {
+			case *ast.TypeSwitchStmt:
+				for _, c := range x.Body.List {
+					for _, e := range c.(*ast.CaseClause).List {
+						note(e)
+					}
+				}
+			case *ast.TypeAssertExpr:
+				if x.Type != nil {
+					note(x.Type)
+				}
+			}
+			return true
+		})
 	}
 	if len(used) < 5 {
 		t.Fatalf("found only %d event types in the source (%v): the scan is broken", len(used), used)

@@ -2,12 +2,12 @@ package freeswitch
 
 import (
 	"go/ast"
-	"go/parser"
 	"go/token"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/callflow/callflow/internal/srcscan"
 )
 
 // TestSessionEventsCoverDriver reads the non-test source of this package
@@ -17,43 +17,30 @@ import (
 // driver would wait for an event FreeSWITCH no longer sends it.
 func TestSessionEventsCoverDriver(t *testing.T) {
 	used := map[string]string{} // name → where
-	for _, dir := range []string{".", "../../esl"} {
-		files, err := filepath.Glob(filepath.Join(dir, "*.go"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		fset := token.NewFileSet()
-		for _, f := range files {
-			if strings.HasSuffix(f, "_test.go") {
-				continue
-			}
-			file, err := parser.ParseFile(fset, f, nil, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ast.Inspect(file, func(n ast.Node) bool {
-				switch x := n.(type) {
-				case *ast.ValueSpec:
-					for _, name := range x.Names {
-						if name.Name == "sessionDropped" {
-							return false // the list itself
-						}
-					}
-				case *ast.BasicLit:
-					if x.Kind != token.STRING {
-						return true
-					}
-					v, err := strconv.Unquote(x.Value)
-					if err != nil || !isEventName(v) {
-						return true
-					}
-					if _, seen := used[v]; !seen {
-						used[v] = fset.Position(x.Pos()).String()
+	fset, files := srcscan.Files(t, ".", "../../esl")
+	for _, file := range files {
+		ast.Inspect(file, func(n ast.Node) bool {
+			switch x := n.(type) {
+			case *ast.ValueSpec:
+				for _, name := range x.Names {
+					if name.Name == "sessionDropped" {
+						return false // the list itself
 					}
 				}
-				return true
-			})
-		}
+			case *ast.BasicLit:
+				if x.Kind != token.STRING {
+					return true
+				}
+				v, err := strconv.Unquote(x.Value)
+				if err != nil || !isEventName(v) {
+					return true
+				}
+				if _, seen := used[v]; !seen {
+					used[v] = fset.Position(x.Pos()).String()
+				}
+			}
+			return true
+		})
 	}
 	for _, want := range []string{"CHANNEL_EXECUTE_COMPLETE", "CHANNEL_HANGUP", "DTMF", "RECORD_STOP"} {
 		if _, ok := used[want]; !ok {
