@@ -13,8 +13,8 @@ import (
 // callback; insertArgs gives that row's values.
 const (
 	callbackInsert = `INSERT INTO callbacks (queue, number_e164, ani, media, priority, joined_at, seq, state,
-		attempts, next_at, not_before, not_after, created_at, updated_at, caller_call_id) VALUES `
-	callbackRow = `(?, ?, ?, ?, ?, ?, ?, 'registered', 0, NULL, ?, ?, ?, ?, ?)`
+		attempts, next_at, not_before, not_after, created_at, updated_at, caller_call_id, owner) VALUES `
+	callbackRow = `(?, ?, ?, ?, ?, ?, ?, 'registered', 0, NULL, ?, ?, ?, ?, ?, ?)`
 )
 
 func insertArgs(cb Callback) ([]any, error) {
@@ -32,7 +32,7 @@ func insertArgs(cb Callback) ([]any, error) {
 		return nil, fmt.Errorf("store: register %s in %s: media: %w", cb.Number, cb.Queue, err)
 	}
 	return []any{cb.Queue, cb.Number, cb.ANI, string(media), cb.Priority, fmtTime(cb.JoinedAt), cb.Seq,
-		nullTime(cb.NotBefore), nullTime(cb.NotAfter), fmtTime(cb.CreatedAt), fmtTime(cb.CreatedAt), cb.CallerCallID}, nil
+		nullTime(cb.NotBefore), nullTime(cb.NotAfter), fmtTime(cb.CreatedAt), fmtTime(cb.CreatedAt), cb.CallerCallID, cb.Owner}, nil
 }
 
 type lineKey struct{ queue, number string }
@@ -140,7 +140,7 @@ func insertValues(reqs []*regReq, ins []int) (string, []any, error) {
 // insertArrays is one INSERT … SELECT FROM unnest(arrays) of the requests
 // ins: one statement text whatever the batch size, prepared once.
 func insertArrays(reqs []*regReq, ins []int) (string, []any, error) {
-	const cols = 12
+	const cols = 13
 	arrs := make([][]*string, cols)
 	for _, i := range ins {
 		a, err := insertArgs(reqs[i].cb)
@@ -166,9 +166,9 @@ func insertArrays(reqs []*regReq, ins []int) (string, []any, error) {
 	}
 	return callbackInsert[:strings.Index(callbackInsert, "VALUES")] + `
 		SELECT q, n, a, m, p::integer, j::timestamptz, s::bigint, 'registered', 0, NULL,
-			nb::timestamptz, na::timestamptz, c::timestamptz, u::timestamptz, cc
+			nb::timestamptz, na::timestamptz, c::timestamptz, u::timestamptz, cc, o
 		FROM unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[],
-			?::text[], ?::text[], ?::text[]) AS r(q, n, a, m, p, j, s, nb, na, c, u, cc)
+			?::text[], ?::text[], ?::text[], ?::text[]) AS r(q, n, a, m, p, j, s, nb, na, c, u, cc, o)
 		RETURNING ` + cbColumns, args, nil
 }
 

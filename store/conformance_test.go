@@ -124,6 +124,7 @@ func runConformance(t *testing.T, b backend) {
 		{"one lease winner among concurrent acquirers", confLeaseRace},
 		{"durable line", confLine},
 		{"nodes and the fence check", confNodes},
+		{"agents and line heads across switches", confDispatch},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.run(t, b(t)) })

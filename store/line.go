@@ -50,6 +50,9 @@ type LineEntry struct {
 	// Agent and AgentCallID name the agent leg of a conversation.
 	Agent, AgentCallID string
 	UpdatedAt          time.Time
+	// Owner is the switch the call is on (its lease name; "" for a
+	// single node): a node re-adopts only its own switch's rows.
+	Owner string
 }
 
 // LineRefusal is a line row that failed its checks when read back.
@@ -215,12 +218,13 @@ func writeLine(ctx context.Context, tx *tx, ops []lineOp) error {
 			inQueue = 1
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO line_entries (call_id, queue, state, priority, joined_at, seq,
-			in_queue, resume, agent, agent_call_id, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			in_queue, resume, agent, agent_call_id, updated_at, owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (call_id) DO UPDATE SET queue = excluded.queue, state = excluded.state, priority = excluded.priority,
 			joined_at = excluded.joined_at, seq = excluded.seq, in_queue = excluded.in_queue, resume = excluded.resume,
-			agent = excluded.agent, agent_call_id = excluded.agent_call_id, updated_at = excluded.updated_at`,
+			agent = excluded.agent, agent_call_id = excluded.agent_call_id, updated_at = excluded.updated_at,
+			owner = excluded.owner`,
 			e.CallID, e.Queue, string(e.State), e.Priority, fmtTime(e.JoinedAt), e.Seq, inQueue, e.Resume,
-			e.Agent, e.AgentCallID, fmtTime(e.UpdatedAt)); err != nil {
+			e.Agent, e.AgentCallID, fmtTime(e.UpdatedAt), e.Owner); err != nil {
 			return fmt.Errorf("store: line: save %s: %w", e.CallID, err)
 		}
 	}
@@ -247,7 +251,7 @@ func (s *SQLite) lineTx(ops []lineOp) error {
 // ListLine implements Line, in line order per queue.
 func (s *SQLite) ListLine(ctx context.Context) ([]LineEntry, []LineRefusal, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT call_id, queue, state, priority, joined_at, seq, in_queue, resume,
-		agent, agent_call_id, updated_at FROM line_entries ORDER BY queue, priority DESC, joined_at, seq, call_id`)
+		agent, agent_call_id, updated_at, owner FROM line_entries ORDER BY queue, priority DESC, joined_at, seq, call_id`)
 	if err != nil {
 		return nil, nil, fmt.Errorf("store: list line: %w", err)
 	}
@@ -260,14 +264,15 @@ func (s *SQLite) ListLine(ctx context.Context) ([]LineEntry, []LineRefusal, erro
 		var (
 			e                                            LineEntry
 			callID, queue, state, resume, agent, agentID sql.NullString
+			owner                                        sql.NullString
 			joined, updated, priority, seq, inQueue      sql.NullString
 		)
 		if err := rows.Scan(&callID, &queue, &state, &priority, &joined, &seq, &inQueue, &resume,
-			&agent, &agentID, &updated); err != nil {
+			&agent, &agentID, &updated, &owner); err != nil {
 			return nil, nil, fmt.Errorf("store: list line: %w", err)
 		}
 		e.CallID, e.Queue, e.State = callID.String, queue.String, LineState(state.String)
-		e.Resume, e.Agent, e.AgentCallID = resume.String, agent.String, agentID.String
+		e.Resume, e.Agent, e.AgentCallID, e.Owner = resume.String, agent.String, agentID.String, owner.String
 		if reason := checkLine(&e, joined, updated, priority, seq, inQueue); reason != "" {
 			bad = append(bad, LineRefusal{CallID: e.CallID, Reason: reason})
 			continue

@@ -422,7 +422,7 @@ type querier interface {
 }
 
 const cbColumns = `id, queue, number_e164, ani, media, priority, joined_at, seq, state, attempts,
-	next_at, not_before, not_after, created_at, updated_at, caller_call_id`
+	next_at, not_before, not_after, created_at, updated_at, caller_call_id, owner`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -433,7 +433,7 @@ func scanCallback(sc scanner) (Callback, error) {
 		joined, next, notBefore, notAfter, cre, upd sql.NullString
 	)
 	if err := sc.Scan(&cb.ID, &cb.Queue, &cb.Number, &cb.ANI, &media, &cb.Priority, &joined, &cb.Seq, &state,
-		&cb.Attempts, &next, &notBefore, &notAfter, &cre, &upd, &cb.CallerCallID); err != nil {
+		&cb.Attempts, &next, &notBefore, &notAfter, &cre, &upd, &cb.CallerCallID, &cb.Owner); err != nil {
 		return Callback{}, err
 	}
 	cb.State = State(state)

@@ -103,6 +103,10 @@ type Callback struct {
 	UpdatedAt           time.Time
 	// CallerCallID is the call that registered it.
 	CallerCallID string
+	// Owner is the switch whose node dispatches it: the switch's lease
+	// name on nodes that serve different switches on one database
+	// (docs/nodes.md), "" for a single node.
+	Owner string
 }
 
 // Change is what a transition writes besides the state.
