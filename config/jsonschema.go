@@ -12,9 +12,9 @@ import (
 // file, generated from configKeys, the table the decoder checks every
 // mapping against. It sees the shape of a file (keys, types, enums,
 // patterns, required keys); what needs more than one value (a trunk that
-// exists, a queue's own rules, type asterisk needing an asterisk section,
-// a remote listen address needing a token) is left to `callflow validate
-// --config`. The faults section of test builds is left out.
+// exists, an agent name defined under agents, a queue's own rules, type
+// asterisk needing an asterisk section, a remote listen address needing a
+// token) is left to `callflow validate --config`. The faults section of test builds is left out.
 func JSONSchema() map[string]any {
 	s := keySchema(configKeys)
 	s["$schema"] = "https://json-schema.org/draft/2020-12/schema"

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -88,6 +89,16 @@ const (
 	regionPattern   = `^[A-Za-z]{2,3}$`
 )
 
+// agentItemPattern is an item of a queue's agents: a name from the agents
+// section (plainName) or a switch endpoint (endpointRE). An item with a '/'
+// is an endpoint.
+var agentItemPattern = `^(?:` + bare(plainName) + `|` + bare(endpointRE) + `)$`
+
+// bare is an anchored expression without its anchors.
+func bare(re *regexp.Regexp) string {
+	return strings.TrimSuffix(strings.TrimPrefix(re.String(), "^"), "$")
+}
+
 // configKeys is every key of the configuration file.
 var configKeys = sec("config", "callflow service configuration",
 	sec("switch", "which PBX callflow drives and how to reach it",
@@ -136,10 +147,12 @@ var configKeys = sec("config", "callflow service configuration",
 		sec("", "a trunk",
 			leaf("dial", kText, `dial template with {e164} (number with +) or {digits} (without), e.g. "PJSIP/{e164}@customer"`).req(),
 		)),
+	mapKey("agents", plainName.String(), "agents by person: name → this node's switch endpoint for that agent; queues list agents by these names, and nodes serving different switches on one database know an agent by the same name while each dials its own endpoint",
+		patternKey("", endpointRE.String(), "this node's switch endpoint for the agent (TECH/resource), such as PJSIP/alice or sofia/gateway/pbx1/bob")),
 	mapKey("queues", plainName.String(), "the queues by name",
 		sec("", "a queue",
-			listKey("agents", "agents' switch endpoints (TECH/resource), rung in the order of strategy",
-				patternKey("", endpointRE.String(), "a switch endpoint such as PJSIP/agent1 or user/1001")),
+			listKey("agents", "the queue's agents, rung in the order of strategy: names from agents or switch endpoints (TECH/resource)",
+				patternKey("", agentItemPattern, "an agent's name from agents, such as alice, or a switch endpoint such as PJSIP/agent1 or user/1001")),
 			enumKey("strategy", "order in which agents are offered calls",
 				string(queue.Ordered), string(queue.RoundRobin), string(queue.LongestIdle)).dflt(string(queue.Ordered)),
 			leaf("in_queue_flow", kName, "flow run while the caller waits (none: music only)"),

@@ -44,7 +44,8 @@ trunks:
 		"bad.yaml:5:12: flows.default",
 		"bad.yaml:6:15: api.listen",
 		"bad.yaml:7:14: log.level",
-		"bad.yaml:10:28: queue support: agents",
+		// Agent names are resolved once the agents section is known.
+		`bad.yaml:10:28: queue support: agent "agent2" is not defined in agents`,
 		"bad.yaml:11:15: queue support: unknown strategy",
 		"bad.yaml:12:15: queue support: max_wait",
 		"bad.yaml:14:12: queue support: callback.ani",

@@ -81,11 +81,15 @@ func (d *decoder) queues(c *Config, n ast.Node) {
 			continue
 		}
 		before := len(d.errs)
-		q, trunkN := d.queue(e.key, e.value)
+		q, trunkN, agentsN, agents := d.queue(e.key, e.value)
 		own := len(d.errs) > before
 		q = q.WithDefaults()
 		keyN := e.keyN
+		i := len(c.Queue.Queues)
 		d.later = append(d.later, func() {
+			// Names resolve once the agents section is known (it may come later).
+			q.Agents = d.resolveAgents("queue "+q.Name, agentsN, agents)
+			c.Queue.Queues[i].Agents = q.Agents
 			if q.Callback.Trunk != "" {
 				if _, ok := c.Queue.Trunks[q.Callback.Trunk]; !ok {
 					d.errorf(trunkN, "queue %s: callback.trunk %q is not defined under trunks", q.Name, q.Callback.Trunk)
@@ -120,18 +124,18 @@ func flatten(err error) []error {
 	return []error{err}
 }
 
-func (d *decoder) queue(name string, n ast.Node) (queue.QueueConfig, ast.Node) {
+// queue decodes one queue. Its agents are left for resolveAgents: it
+// returns the trunk's node (for the reference check once every trunk is
+// known), the agents list's node and its items as written.
+func (d *decoder) queue(name string, n ast.Node) (queue.QueueConfig, ast.Node, ast.Node, []agentItem) {
 	q := queue.QueueConfig{Name: name}
 	what := "queue " + name
-	var trunkN ast.Node
+	var trunkN, agentsN ast.Node
+	var agents []agentItem
 	d.fields(n, ck("queues", "*"), what, map[string]func(ast.Node){
 		"agents": func(v ast.Node) {
-			d.strs(&q.Agents, what+": agents", checkEndpoint)(v)
-			for i, a := range q.Agents {
-				if slices.Index(q.Agents, a) != i {
-					d.errorf(v, "%s: agent %s listed twice", what, a)
-				}
-			}
+			agentsN = v
+			agents = d.agentItems(what, v)
 		},
 		"strategy": func(v ast.Node) {
 			s, ok := d.scalar(v, what+": strategy")
@@ -160,7 +164,7 @@ func (d *decoder) queue(name string, n ast.Node) (queue.QueueConfig, ast.Node) {
 		"handle_time":   d.positive(&q.HandleTime, what+": handle_time"),
 		"callback":      func(v ast.Node) { trunkN = d.callback(&q.Callback, what+": callback", v) },
 	})
-	return q, trunkN
+	return q, trunkN, agentsN, agents
 }
 
 // positive decodes a duration that must be more than 0 when given.

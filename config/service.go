@@ -14,7 +14,7 @@ import (
 	"go.uber.org/zap/zapcore"
 )
 
-// plainName is a flow, queue or trunk name: no path, no extension.
+// plainName is a flow, queue, trunk or agent name: no path, no extension.
 var plainName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
 
 // dialedRE is a dialled number or extension as a switch reports it.
@@ -43,6 +43,7 @@ func (d *decoder) top(c *Config, n ast.Node) {
 		"api":    func(v ast.Node) { d.api(c, v) },
 		"log":    func(v ast.Node) { d.log(c, v) },
 		"trunks": func(v ast.Node) { d.trunks(c, v) },
+		"agents": func(v ast.Node) { d.agents(c, v) },
 		"queues": func(v ast.Node) { d.queues(c, v) },
 		"faults": func(v ast.Node) { d.faults(c, v) },
 		"node":   func(v ast.Node) { d.node(c, v) },

@@ -21,6 +21,9 @@ type decoder struct {
 	errs    ErrorList
 	anchors map[string]ast.Node
 	later   []func() // checks that need the whole file (references)
+	// agentEPs is the agents section: name → endpoint, "" for a name whose
+	// entry is reported (queues naming it are not reported again).
+	agentEPs map[string]string
 
 	mergeDepth  int  // nesting of "<<" merges being expanded
 	merges      int  // merges expanded so far

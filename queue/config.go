@@ -17,6 +17,12 @@ type Config struct {
 	Queues []QueueConfig
 	// Trunks by name: how an E.164 number becomes a switch endpoint.
 	Trunks map[string]Trunk
+	// AgentNames names agents by person: endpoint → name. Nodes that
+	// serve different switches on one database know an agent by this name
+	// (each node dials its own endpoint for it), so the agent is offered
+	// one call at a time across the nodes (docs/nodes.md). An endpoint not
+	// listed is named by itself.
+	AgentNames map[string]string
 }
 
 // Strategy picks among free agents.
