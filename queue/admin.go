@@ -102,6 +102,7 @@ func (e *Engine) CreateCallback(ctx context.Context, req CreateRequest) (CreateR
 	cb, out, err := e.st.Register(ctx, store.Callback{
 		Queue: q.cfg.Name, Number: res.E164, ANI: ani, Media: media, Priority: req.Priority,
 		JoinedAt: now, Seq: seq, NotBefore: req.NotBefore, NotAfter: req.NotAfter, CreatedAt: now,
+		Owner: e.owner,
 	}, pol.Dedupe)
 	if err != nil {
 		return CreateResult{}, fmt.Errorf("queue %s: create callback: %w", q.cfg.Name, err)

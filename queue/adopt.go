@@ -3,6 +3,7 @@ package queue
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"time"
 
@@ -85,6 +86,8 @@ func (e *Engine) Adopt(ctx context.Context, line store.Line, alive []string) (Ad
 			e.EndAdoption()
 			return plan, err
 		}
+		// Another switch's callers are its node's to take back.
+		rows = slices.DeleteFunc(rows, func(r store.LineEntry) bool { return !e.owns(r.Owner) })
 		for _, b := range bad {
 			e.refuse(ctx, line, b.CallID, b.Reason)
 			plan.Refused++
@@ -115,6 +118,7 @@ func (e *Engine) Adopt(ctx context.Context, line store.Line, alive []string) (Ad
 			if a := e.agents[r.Agent]; a != nil {
 				a.state = agentBusy
 				a.held++
+				e.holdClaimLocked(a, r.Queue)
 			}
 			continue
 		}

@@ -158,6 +158,7 @@ func (r *cbRun) interrupt(err error) {
 	r.e.mu.Lock()
 	r.ag.state = agentBusy
 	r.ag.held++
+	r.e.holdClaimLocked(r.ag, r.q.cfg.Name)
 	r.en.reconciling = true
 	r.en.touch()
 	r.e.mu.Unlock()

@@ -58,6 +58,12 @@ func (e *Engine) kick() {
 		f()
 	}
 	e.announceMu.Unlock()
+	if e.arb != nil {
+		select {
+		case e.headsKick <- struct{}{}:
+		default:
+		}
+	}
 	for _, f := range work {
 		e.clk.Go(f)
 	}
@@ -96,19 +102,31 @@ func (e *Engine) planLocked(q *queueState, now time.Time, later func(time.Time))
 		ag.state = agentRinging
 		en.busy = true
 		en.touch()
+		var ann, run func()
 		if en.kind == kindCallback {
 			cb := en.cb
-			announce = append(announce, func() {
-				e.emitCB(cb, "agent_assigned", ag.endpoint, map[string]string{"endpoint": ag.endpoint})
-			})
-			work = append(work, func() { e.runCallback(en, ag) })
+			ann = func() { e.emitCB(cb, "agent_assigned", ag.endpoint, map[string]string{"endpoint": ag.endpoint}) }
+			run = func() { e.runCallback(en, ag) }
 		} else {
 			callID := en.call.ID()
-			announce = append(announce, func() {
-				e.emitQ(callID, "agent_offered", ag.endpoint, map[string]string{"queue": q.cfg.Name})
-			})
-			work = append(work, func() { e.offerLive(en, ag) })
+			ann = func() { e.emitQ(callID, "agent_offered", ag.endpoint, map[string]string{"queue": q.cfg.Name}) }
+			run = func() { e.offerLive(en, ag) }
 		}
+		if e.arb == nil {
+			announce = append(announce, ann)
+			work = append(work, run)
+			continue
+		}
+		// Across switches the offer is announced once the agent's claim
+		// was granted: a refused claim offers nothing. Until the claim is
+		// decided the entry stays this switch's published head.
+		e.claiming[en] = true
+		work = append(work, func() {
+			if e.claimAgent(en, ag) {
+				ann()
+				run()
+			}
+		})
 	}
 	if waiting {
 		for _, a := range q.agents {
@@ -184,6 +202,7 @@ func (q *queueState) pickAgent(now time.Time) *agent {
 // freeAgent makes an agent available again (after wrapUp when positive).
 func (e *Engine) freeAgent(a *agent, wrapUp time.Duration) {
 	if wrapUp <= 0 {
+		e.releaseClaim(a)
 		e.mu.Lock()
 		a.state, a.idleSince = agentFree, e.clk.Now()
 		e.mu.Unlock()
@@ -199,6 +218,7 @@ func (e *Engine) freeAgent(a *agent, wrapUp time.Duration) {
 // skipAgent frees an agent that did not answer, was busy or failed, and
 // skips it for the queue's AgentRetry.
 func (e *Engine) skipAgent(q *queueState, a *agent) {
+	e.releaseClaim(a)
 	e.mu.Lock()
 	now := e.clk.Now()
 	a.state, a.idleSince = agentFree, now

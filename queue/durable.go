@@ -15,7 +15,7 @@ import (
 // lineRow renders an entry as its durable row.
 func (e *Engine) lineRow(callID string, en *entry) store.LineEntry {
 	r := store.LineEntry{CallID: callID, Queue: en.q.cfg.Name, Priority: en.priority, JoinedAt: en.joined, Seq: en.seq,
-		InQueue: en.w != nil, Resume: en.resume, UpdatedAt: e.clk.Now()}
+		InQueue: en.w != nil, Resume: en.resume, UpdatedAt: e.clk.Now(), Owner: e.owner}
 	switch en.kind {
 	case kindLive:
 		r.State, r.InQueue = store.LineWaiting, true

@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -40,6 +41,14 @@ type Deps struct {
 	// LeaseLost, when set, is told when a fenced claim found the lease no
 	// longer this node's (the node then stops acting for the switch).
 	LeaseLost func(error)
+	// Owner names the switch this engine serves (its lease name) on
+	// nodes that share the database with other switches' nodes: callbacks
+	// and line rows are written with it, and only the engine's own (or
+	// unowned) rows are taken back at start. "" for a single node.
+	Owner string
+	// Arbiter, when set, shares agents and line order with the other
+	// switches' nodes (global.go).
+	Arbiter Arbiter
 }
 
 // Errors.
@@ -74,8 +83,13 @@ type Engine struct {
 	tr        trace.Sink
 	log       *zap.Logger
 	line      store.Line // nil: caller entries are not durable
-	cfg       Config
-	order     []*queueState // config order
+	owner     string     // Deps.Owner
+	arb       Arbiter    // nil: one switch, agents are this engine's alone
+	headsKick chan struct{}
+	// claiming: entries whose agent claim is being decided (global.go).
+	claiming map[*entry]bool
+	cfg      Config
+	order    []*queueState // config order
 
 	mu sync.Mutex
 	// announceMu orders the tracing of assignments between kicks (see kick).
@@ -84,6 +98,7 @@ type Engine struct {
 	cancel     context.CancelFunc
 	queues     map[string]*queueState
 	agents     map[string]*agent // by endpoint, shared between queues
+	byName     map[string]*agent // by name (AgentNames, else endpoint)
 	byCall     map[string]*entry // caller entries by call id
 	// pendingAdopt: entries rebuilt by Adopt whose call has not been
 	// bound again yet (Rebind), by call id.
@@ -128,7 +143,13 @@ func (s agentState) String() string {
 }
 
 type agent struct {
-	endpoint  string
+	endpoint string
+	// name is the agent's name across switches (Config.AgentNames).
+	name string
+	// claimed: this engine holds the agent's claim in the database
+	// (version claimVer, 0: any), released before the agent is free.
+	claimed   bool
+	claimVer  int64
 	state     agentState
 	skipUntil time.Time
 	idleSince time.Time
@@ -207,8 +228,13 @@ func New(cfg Config, deps Deps) (*Engine, error) {
 		sw: deps.Switch, st: deps.Store, clk: deps.Clock, tr: deps.Trace, log: deps.Log, cfg: cfg, line: deps.Line,
 		fence:        deps.Fence,
 		leaseLost:    deps.LeaseLost,
+		owner:        deps.Owner,
+		arb:          deps.Arbiter,
+		headsKick:    make(chan struct{}, 1),
+		claiming:     map[*entry]bool{},
 		queues:       map[string]*queueState{},
 		agents:       map[string]*agent{},
+		byName:       map[string]*agent{},
 		byCall:       map[string]*entry{},
 		pendingAdopt: map[string]*entry{},
 		dispatchHold: deps.Line != nil,
@@ -222,8 +248,13 @@ func New(cfg Config, deps Deps) (*Engine, error) {
 		for _, ep := range q.cfg.Agents {
 			a, ok := e.agents[ep]
 			if !ok {
-				a = &agent{endpoint: ep, idleSince: now}
+				name := ep
+				if n, ok := cfg.AgentNames[ep]; ok {
+					name = n
+				}
+				a = &agent{endpoint: ep, name: name, idleSince: now}
 				e.agents[ep] = a
+				e.byName[name] = a
 			}
 			q.agents = append(q.agents, a)
 		}
@@ -246,6 +277,7 @@ func (e *Engine) Start(ctx context.Context) error {
 		return fmt.Errorf("queue: recover callbacks: %w", err)
 	}
 	legs := map[int64][]store.Attempt{}
+	open = slices.DeleteFunc(open, func(cb store.Callback) bool { return !e.owns(cb.Owner) })
 	for _, cb := range open {
 		if cb.State != store.Dialing && cb.State != store.Connected {
 			continue
@@ -279,7 +311,7 @@ func (e *Engine) Start(ctx context.Context) error {
 		if cb.State == store.Dialing || cb.State == store.Connected {
 			en.busy, en.reconciling = true, true
 			en.touch()
-			recons = append(recons, &recon{en: en, held: e.holdAgentsLocked(legs[cb.ID])})
+			recons = append(recons, &recon{en: en, held: e.holdAgentsLocked(cb.Queue, legs[cb.ID])})
 		}
 	}
 	e.mu.Unlock()
@@ -288,8 +320,17 @@ func (e *Engine) Start(ctx context.Context) error {
 	for _, rc := range recons {
 		e.clk.Go(func() { e.reconcile(rc) })
 	}
+	if e.arb != nil {
+		go e.publishHeads(e.ctx)
+	}
 	e.kick()
 	return nil
+}
+
+// owns tells whether a row written for owner is this engine's to take
+// back: its own switch's, or written by a single node.
+func (e *Engine) owns(owner string) bool {
+	return owner == "" || e.owner == "" || owner == e.owner
 }
 
 // Stop ends dispatching: running activities end when their switch

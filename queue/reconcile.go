@@ -93,7 +93,7 @@ type recon struct {
 
 // holdAgentsLocked marks the agents named by open agent legs busy and
 // returns them.
-func (e *Engine) holdAgentsLocked(legs []store.Attempt) []*agent {
+func (e *Engine) holdAgentsLocked(queue string, legs []store.Attempt) []*agent {
 	var held []*agent
 	for _, l := range legs {
 		if l.Leg != store.LegAgent || !l.EndedAt.IsZero() {
@@ -105,6 +105,7 @@ func (e *Engine) holdAgentsLocked(legs []store.Attempt) []*agent {
 		}
 		a.state = agentBusy
 		a.held++
+		e.holdClaimLocked(a, queue)
 		held = append(held, a)
 	}
 	return held

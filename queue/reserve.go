@@ -174,7 +174,7 @@ func (e *Engine) RegisterCallback(ctx context.Context, call adapter.Call, req fl
 	cb, out, err := e.st.Register(ctx, store.Callback{
 		Queue: tq.cfg.Name, Number: res.E164, ANI: ani, Media: media, Priority: priority,
 		JoinedAt: joined, Seq: seq, NotBefore: req.NotBefore, NotAfter: req.NotAfter,
-		CreatedAt: now, CallerCallID: callID,
+		CreatedAt: now, CallerCallID: callID, Owner: e.owner,
 	}, pol.Dedupe)
 	if err != nil {
 		return flowvm.RegisterResult{}, fmt.Errorf("queue %s: register callback: %w", tq.cfg.Name, err)

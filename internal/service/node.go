@@ -15,6 +15,7 @@ import (
 	"github.com/callflow/callflow/adapter"
 	"github.com/callflow/callflow/api"
 	"github.com/callflow/callflow/config"
+	"github.com/callflow/callflow/queue"
 	"github.com/callflow/callflow/store"
 )
 
@@ -398,4 +399,32 @@ func (n *node) lostC() <-chan struct{} {
 		return nil
 	}
 	return n.lost
+}
+
+// arbiter is the queue engine's view of the other switches' nodes: the
+// store's line heads and agent claims, owned by this node's switch lease.
+// Another switch counts while its lease is held or expired less than a
+// lease time ago (its standby is taking over).
+func (n *node) arbiter() queue.Arbiter { return arbiter{n} }
+
+type arbiter struct{ n *node }
+
+func (a arbiter) ClaimAgent(ctx context.Context, agent, queue string, h store.Head) (int64, error) {
+	return a.n.st.ClaimAgent(ctx, a.n.lease, agent, queue, h, time.Now(), a.n.ttl)
+}
+
+func (a arbiter) ReleaseAgent(ctx context.Context, agent string, ver int64) error {
+	return a.n.st.ReleaseAgent(ctx, a.n.lease, agent, ver)
+}
+
+func (a arbiter) HoldAgent(ctx context.Context, agent, queue string) error {
+	return a.n.st.HoldAgent(ctx, a.n.lease, agent, queue, time.Now())
+}
+
+func (a arbiter) PublishHead(ctx context.Context, queue string, h *store.Head) error {
+	return a.n.st.PublishHead(ctx, a.n.lease, queue, h, time.Now())
+}
+
+func (a arbiter) AgentClaims(ctx context.Context) ([]store.AgentClaim, error) {
+	return a.n.st.AgentClaims(ctx, a.n.lease)
 }

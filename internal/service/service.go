@@ -116,6 +116,7 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (_ *Service, err 
 			s.node.fenced.Add(1)
 			s.node.lose(err)
 		}
+		deps.Owner, deps.Arbiter = s.node.lease, s.node.arbiter()
 	}
 	s.engine, err = queue.New(cfg.Queue, deps)
 	if err != nil {
