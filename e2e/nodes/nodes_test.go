@@ -49,8 +49,14 @@ func nodeOptions(t *testing.T, dsn, id string, ttl time.Duration) e2etest.Option
 // its trace and log shown on failure) in t.Cleanup.
 func startNode(t *testing.T, r *e2etest.Rig, opt e2etest.Options) *e2etest.Service {
 	t.Helper()
+	return startNodeOn(t, r, r.PBX, opt)
+}
+
+// startNodeOn starts a node on pbx with the rig's agents.
+func startNodeOn(t *testing.T, r *e2etest.Rig, pbx *e2etest.PBX, opt e2etest.Options) *e2etest.Service {
+	t.Helper()
 	opt.Agents = len(r.Agents)
-	svc, err := e2etest.StartOn(r.Ctx(2*time.Minute), r.PBX, opt)
+	svc, err := e2etest.StartOn(r.Ctx(2*time.Minute), pbx, opt)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,6 +35,11 @@ func TestRenderConfigLoads(t *testing.T) {
 			OutboundListen: "127.0.0.1:18084", CustomerDial: "sofia/callflow/{e164}@127.0.0.1:15090",
 			FlowsDir: flows, StorePath: filepath.Join(dir, "db"), MediaDir: filepath.Join(dir, "media"),
 			APIListen: "127.0.0.1:18080", Token: "tok", Agents: []string{"sofia/callflow/agent1@127.0.0.1:15091"}}},
+		{name: "named agents", v: ConfigValues{Switch: FreeSWITCH, ESLInbound: "127.0.0.1:18021", ESLPassword: "pw",
+			OutboundListen: "127.0.0.1:18084", CustomerDial: "sofia/callflow/{e164}@127.0.0.1:15090",
+			FlowsDir: flows, StorePath: filepath.Join(dir, "db"), MediaDir: filepath.Join(dir, "media"),
+			APIListen: "127.0.0.1:18080", Token: "tok",
+			Agents: []string{"sofia/callflow/agent1@127.0.0.1:15091", "sofia/callflow/agent2@127.0.0.1:15092"}, AgentNames: []string{"agent1", "agent2"}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -63,6 +68,11 @@ func TestRenderConfigLoads(t *testing.T) {
 			q := cfg.Queue.Queues[0]
 			if q.Name != "support" || !slices.Equal(q.Agents, v.Agents) || q.AgentRetry != v.AgentRetry || q.WrapUp != v.WrapUp || q.Callback.ANI != v.ANI {
 				t.Errorf("queue %+v, want agents %v retry %v wrap-up %v ani %s", q, v.Agents, v.AgentRetry, v.WrapUp, v.ANI)
+			}
+			for i, name := range v.AgentNames {
+				if got := cfg.Queue.AgentNames[v.Agents[i]]; got != name {
+					t.Errorf("agent %s named %q, want %q", v.Agents[i], got, name)
+				}
 			}
 			for dialed, flow := range v.ByDialed {
 				if cfg.Flows.ByDialed[dialed] != flow {

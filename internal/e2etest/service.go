@@ -113,6 +113,10 @@ type Options struct {
 	Postgres string
 	NodeID   string
 	LeaseTTL time.Duration
+	// AgentNames names the agents agent1..N in an agents section and lists
+	// the names in the queue, as nodes of different switches on one
+	// database do (docs/nodes.md).
+	AgentNames bool
 }
 
 // Service is a running `callflow serve` subprocess.
@@ -274,8 +278,12 @@ func (s *Service) values(pbx *PBX) (ConfigValues, error) {
 	if s.ANI == "" {
 		s.ANI = DefaultANI
 	}
+	var names []string
 	for i := 1; i <= opt.Agents; i++ {
 		s.Agents = append(s.Agents, pbx.AgentEndpoint(i))
+		if opt.AgentNames {
+			names = append(names, "agent"+strconv.Itoa(i))
+		}
 	}
 	flowsDir := opt.FlowsDir
 	if flowsDir == "" {
@@ -287,7 +295,7 @@ func (s *Service) values(pbx *PBX) (ConfigValues, error) {
 		Switch: pbx.Kind, CustomerDial: pbx.CustomerDial(),
 		FlowsDir: flowsDir, DefaultFlow: opt.DefaultFlow, ByDialed: opt.ByDialed,
 		StorePath: s.StorePath, MediaDir: s.MediaDir, APIListen: "127.0.0.1:" + strconv.Itoa(port), Token: s.Token,
-		LogLevel: opt.LogLevel, Agents: s.Agents, ANI: s.ANI,
+		LogLevel: opt.LogLevel, Agents: s.Agents, AgentNames: names, ANI: s.ANI,
 		Postgres: opt.Postgres, NodeID: opt.NodeID, LeaseTTL: opt.LeaseTTL,
 		AgentTimeout: opt.AgentTimeout, AgentRetry: opt.AgentRetry, WrapUp: opt.WrapUp,
 		RetryInterval: opt.RetryInterval, CustomerTimeout: opt.CustomerTimeout,
@@ -452,10 +460,13 @@ type ConfigValues struct {
 	APIListen, Token              string
 	LogLevel                      string
 	Agents                        []string
-	ANI                           string
-	AgentTimeout, AgentRetry      time.Duration
-	WrapUp, RetryInterval         time.Duration
-	CustomerTimeout               time.Duration
+	// AgentNames, when set, names Agents (same length) in an agents
+	// section; the queue lists the names.
+	AgentNames               []string
+	ANI                      string
+	AgentTimeout, AgentRetry time.Duration
+	WrapUp, RetryInterval    time.Duration
+	CustomerTimeout          time.Duration
 	// FastAGIListen is switch.asterisk.fastagi_listen ("": off).
 	FastAGIListen string
 	// Postgres replaces StorePath with a PostgreSQL DSN; NodeID and
