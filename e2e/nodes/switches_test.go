@@ -17,8 +17,9 @@ import (
 // FreeSWITCH, on one PostgreSQL; both are active (each holds its own
 // switch's lease). One agent phone is reachable from both switches and is
 // named agent1 on both nodes. Callers join alternately on the two
-// switches; the agent's phone must ring for them in the order they
-// joined, across the switches, and never for two at once.
+// switches, and a callback is registered through b after the third; the
+// agent's phone must ring for them in the order they joined, across the
+// switches, and never for two at once; the callback is dialled once.
 func TestTwoSwitchesOneLine(t *testing.T) {
 	const (
 		nCallers = 6
@@ -29,10 +30,12 @@ func TestTwoSwitchesOneLine(t *testing.T) {
 	optA := nodeOptions(t, dsn, "a", leaseTTL)
 	optA.AgentNames = true
 	r := e2etest.NewRig(t, e2etest.RigOptions{
-		Service:      optA,
-		AgentModes:   []sipptest.Mode{sipptest.Answer},
-		AgentHold:    talk,
-		CustomerMode: sipptest.Answer, CustomerHold: time.Second,
+		Service:    optA,
+		AgentModes: []sipptest.Mode{sipptest.Answer},
+		AgentHold:  talk,
+		// A callback's agent call (prompt, customer ring, talk) lasts
+		// longer than talk, as the one-call-at-a-time check expects.
+		CustomerMode: sipptest.Answer, CustomerHold: talk,
 	})
 	a := r.Svc
 	// The FreeSWITCH dials the Asterisk rig's agent and customer phones
@@ -64,6 +67,8 @@ func TestTwoSwitchesOneLine(t *testing.T) {
 	// Callers alternate: a1 on the Asterisk, b1 on the FreeSWITCH, a2, …
 	var runs []*e2etest.CallRun
 	var joined []string // caller numbers in join order
+	const cbNumber = "+420601900003"
+	var cbID int64
 	for i := range nCallers {
 		from := fmt.Sprintf("+42060160%04d", i+1)
 		c := sipptest.Caller{Extension: extWait, From: from,
@@ -77,12 +82,18 @@ func TestTwoSwitchesOneLine(t *testing.T) {
 		// The caller is in its switch's line before the next one calls.
 		waitQueue(t, svc, func(q e2etest.Queue) bool { return hasNumber(q, from) || servedBy(r, from) }, "caller "+from)
 		time.Sleep(gap)
+		if i == 2 {
+			// The agent's phone shows a callback as the queue's ANI.
+			cbID = createCallback(t, b, cbNumber)
+			joined = append(joined, b.ANI)
+			time.Sleep(gap)
+		}
 	}
 
 	// Every caller reaches the agent once, in join order, one at a time.
 	ctx := r.Ctx(3 * time.Minute)
-	if _, err := r.Agents[0].WaitCalls(ctx, nCallers); err != nil {
-		t.Fatalf("the agent's phone rang %d times, want %d: %v", len(r.Agents[0].Calls()), nCallers, err)
+	if _, err := r.Agents[0].WaitCalls(ctx, len(joined)); err != nil {
+		t.Fatalf("the agent's phone rang %d times, want %d: %v", len(r.Agents[0].Calls()), len(joined), err)
 	}
 	calls := r.Agents[0].Calls()
 	sort.SliceStable(calls, func(i, j int) bool { return calls[i].At.Before(calls[j].At) })
@@ -115,6 +126,17 @@ func TestTwoSwitchesOneLine(t *testing.T) {
 	}
 	sort.Slice(handovers, func(i, j int) bool { return handovers[i] < handovers[j] })
 
+	// The callback: completed by b, the customer dialled once.
+	lost, doubled := 0, 0
+	if !waitCallback(r, b, cbID, "completed", time.Minute) {
+		t.Errorf("callback %d not completed by b", cbID)
+		lost++
+	}
+	if n := len(r.Customer.Calls()); n != 1 {
+		t.Errorf("the customer was dialled %d times, want once", n)
+		doubled += max(0, n-1)
+	}
+
 	// Nobody was dropped: every caller hangs up by themselves.
 	dropped := 0
 	for _, run := range runs {
@@ -127,8 +149,8 @@ func TestTwoSwitchesOneLine(t *testing.T) {
 			dropped++
 		}
 	}
-	t.Logf("TWO SWITCHES (asterisk node a, freeswitch node b, one agent): %d callers, order violations=%d, agent double-booked=%d, dropped=%d, next ring after hang-up min %v median %v max %v (wrap-up %v)",
-		nCallers, violations, overlaps, dropped, handovers[0].Round(time.Millisecond),
+	t.Logf("TWO SWITCHES (asterisk node a, freeswitch node b, one agent): %d callers and 1 callback, order violations=%d, agent double-booked=%d, dropped=%d, callbacks lost=%d doubled=%d, next ring after hang-up min %v median %v max %v (wrap-up %v)",
+		nCallers, violations, overlaps, dropped, lost, doubled, handovers[0].Round(time.Millisecond),
 		handovers[len(handovers)/2].Round(time.Millisecond), handovers[len(handovers)-1].Round(time.Millisecond), e2etest.DefaultWrapUp)
 }
 
