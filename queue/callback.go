@@ -71,17 +71,10 @@ func (e *Engine) runCallback(en *entry, ag *agent) {
 		e.freeAgent(ag, 0)
 		return
 	}
-	claim := store.Change{At: e.clk.Now()}
-	if e.fence != nil {
-		claim.Fence = e.fence()
-	}
-	upd, err := e.st.Transition(ctx, cb.ID, store.Registered, store.Dialing, claim)
+	upd, err := e.transition(ctx, cb.ID, store.Registered, store.Dialing, store.Change{At: e.clk.Now()})
 	if err != nil {
 		if errors.Is(err, store.ErrLeaseLost) {
 			r.log.Warn("not claiming callback: the switch lease is not this node's", zap.Error(err))
-			if e.leaseLost != nil {
-				e.leaseLost(err)
-			}
 		} else {
 			r.log.Error("claim callback", zap.Error(err))
 		}
@@ -97,6 +90,20 @@ func (e *Engine) runCallback(en *entry, ag *agent) {
 	} else {
 		r.agentFirst()
 	}
+}
+
+// transition commits a state change the engine makes for its switch,
+// fenced by the node's lease when there is one: a node that lost its
+// lease changes no callback (the new owner reconciles it), and is told.
+func (e *Engine) transition(ctx context.Context, id int64, from, to store.State, ch store.Change) (store.Callback, error) {
+	if e.fence != nil {
+		ch.Fence = e.fence()
+	}
+	upd, err := e.st.Transition(ctx, id, from, to, ch)
+	if errors.Is(err, store.ErrLeaseLost) && e.leaseLost != nil {
+		e.leaseLost(err)
+	}
+	return upd, err
 }
 
 // stopped reports that the engine is stopping: the callback stays in
@@ -198,7 +205,7 @@ func (r *cbRun) finish(from, to store.State, why string, used bool) {
 		n := r.used
 		ch.Attempts = &n
 	}
-	upd, err := r.e.st.Transition(ctx, r.cb.ID, from, to, ch)
+	upd, err := r.e.transition(ctx, r.cb.ID, from, to, ch)
 	if err != nil {
 		r.log.Error("commit callback state", zap.String("from", string(from)), zap.String("to", string(to)), zap.Error(err))
 		// Keep memory in line with what we could not commit: drop the entry;
@@ -380,7 +387,7 @@ func (r *cbRun) agentFirst() {
 // up, and commits completed.
 func (r *cbRun) converse(agentLeg, custLeg adapter.Call, aid, cid int64) {
 	e, q := r.e, r.q
-	upd, err := e.st.Transition(context.WithoutCancel(r.ctx), r.cb.ID, store.Dialing, store.Connected, store.Change{At: e.clk.Now(), Attempts: &r.used})
+	upd, err := e.transition(context.WithoutCancel(r.ctx), r.cb.ID, store.Dialing, store.Connected, store.Change{At: e.clk.Now(), Attempts: &r.used})
 	if err != nil {
 		r.log.Error("commit connected", zap.Error(err))
 		r.hangup(custLeg)
@@ -542,7 +549,7 @@ func (e *Engine) promote(en *entry) {
 	e.mu.Lock()
 	cb := en.cb
 	e.mu.Unlock()
-	upd, err := e.st.Transition(ctx, cb.ID, store.RetryWait, store.Registered, store.Change{At: e.clk.Now()})
+	upd, err := e.transition(ctx, cb.ID, store.RetryWait, store.Registered, store.Change{At: e.clk.Now()})
 	e.mu.Lock()
 	if err != nil {
 		en.q.remove(en)

@@ -583,3 +583,42 @@ func TestFencedClaim(t *testing.T) {
 		})
 	}
 }
+
+// TestFencedDispatch: the lease changes hands after the claim, while the
+// callback is being dialled. Every later state change is fenced too: the
+// node commits neither connected nor any end state, is told of the loss,
+// and leaves the callback in dialing for the new owner's reconciliation.
+func TestFencedDispatch(t *testing.T) {
+	sc := &sim.Scenario{
+		Callers:   []sim.Caller{{At: 0, From: "+420601000001"}},
+		Agents:    []sim.Party{{Endpoint: "PJSIP/agent1", AnswerAfter: 2 * time.Second, Behaviour: sim.Answer}},
+		Customers: []sim.Party{{Number: "+420601000001", AnswerAfter: 2 * time.Second, Talk: 10 * time.Second}},
+	}
+	h := newHarness(t, baseConfig("PJSIP/agent1"), sc, nil)
+	l, err := h.st.AcquireLease(context.Background(), "switch-1", "node-a", simStart, 24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fences := 0
+	h.eng.fence = func() store.Fence {
+		fences++
+		if fences == 1 {
+			return store.Fence{Lease: "switch-1", Token: l.Token} // the claim
+		}
+		return store.Fence{Lease: "switch-1", Token: l.Token + 1} // taken over since
+	}
+	var lost int
+	h.eng.leaseLost = func(error) { lost++ }
+	h.run(h.enter(map[string]func(context.Context, adapter.Call) error{"caller-1": register(h, "+420601000001", "recording:vm")}, nil), time.Hour)
+	cb := h.callback(1)
+	var after []string
+	for _, e := range h.rec.Events() {
+		if e.Call == "cb-1" && (e.Kind == "connected" || e.Kind == "completed" || e.Kind == "retry_wait" || e.Kind == "failed") {
+			after = append(after, e.Kind)
+		}
+	}
+	if cb.State != store.Dialing || lost == 0 || len(after) != 0 || fences < 2 {
+		t.Fatalf("lease lost after the claim: callback %s, told %d times, later states traced %v, fence asked %d times; want dialing, told, none\n%s",
+			cb.State, lost, after, fences, h.dump())
+	}
+}

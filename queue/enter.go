@@ -335,7 +335,7 @@ func (e *Engine) onCallIn(ctx context.Context, q *queueState, number string) *st
 	found.touch()
 	cb := found.cb
 	e.mu.Unlock()
-	upd, err := e.st.Transition(ctx, cb.ID, cb.State, store.Cancelled, store.Change{At: e.clk.Now()})
+	upd, err := e.transition(ctx, cb.ID, cb.State, store.Cancelled, store.Change{At: e.clk.Now()})
 	e.mu.Lock()
 	found.busy = false
 	found.touch()

@@ -240,7 +240,7 @@ func (e *Engine) reconcileDialing(ctx context.Context, rc *recon, cb store.Callb
 			return err
 		}
 	}
-	upd, err := e.st.Transition(context.WithoutCancel(ctx), cb.ID, store.Dialing, store.Registered, store.Change{At: now})
+	upd, err := e.transition(context.WithoutCancel(ctx), cb.ID, store.Dialing, store.Registered, store.Change{At: now})
 	if err != nil {
 		return err
 	}
@@ -325,7 +325,7 @@ func (e *Engine) reconcileConnected(ctx context.Context, rc *recon, cb store.Cal
 			return err
 		}
 	}
-	upd, err := e.st.Transition(hctx, cb.ID, store.Connected, store.Completed, store.Change{At: now})
+	upd, err := e.transition(hctx, cb.ID, store.Connected, store.Completed, store.Change{At: now})
 	if err != nil {
 		return err
 	}
