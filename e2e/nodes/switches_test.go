@@ -25,6 +25,9 @@ func TestTwoSwitchesOneLine(t *testing.T) {
 		nCallers = 6
 		gap      = 1500 * time.Millisecond // between joins
 		talk     = 2500 * time.Millisecond // the agent hangs up after this
+		// life: each caller hangs up after this; the last one is served
+		// about 40 s after the first joined.
+		life = 55 * time.Second
 	)
 	_, dsn := pgtest.RequirePrivate(t)
 	optA := nodeOptions(t, dsn, "a", leaseTTL)
@@ -72,12 +75,12 @@ func TestTwoSwitchesOneLine(t *testing.T) {
 	for i := range nCallers {
 		from := fmt.Sprintf("+42060160%04d", i+1)
 		c := sipptest.Caller{Extension: extWait, From: from,
-			Events: []sipptest.Step{sipptest.Pause(callerLife), sipptest.Hangup()}}
+			Events: []sipptest.Step{sipptest.Pause(life), sipptest.Hangup()}}
 		port, svc := r.PBX.SIPPort, a
 		if i%2 == 1 {
 			port, svc = fs.SIPPort, b
 		}
-		runs = append(runs, e2etest.StartCaller(r.Ctx(callerLife+time.Minute), c, port))
+		runs = append(runs, e2etest.StartCaller(r.Ctx(life+time.Minute), c, port))
 		joined = append(joined, from)
 		// The caller is in its switch's line before the next one calls.
 		waitQueue(t, svc, func(q e2etest.Queue) bool { return hasNumber(q, from) || servedBy(r, from) }, "caller "+from)
@@ -140,7 +143,7 @@ func TestTwoSwitchesOneLine(t *testing.T) {
 	// Nobody was dropped: every caller hangs up by themselves.
 	dropped := 0
 	for _, run := range runs {
-		res, err := run.Wait(callerLife + time.Minute)
+		res, err := run.Wait(life + time.Minute)
 		if res.Dir != "" {
 			res.Cleanup()
 		}
