@@ -16,8 +16,8 @@ import (
 // Arbiter shares the rest:
 //
 //   - the head of each queue's line (its first entry an agent may take) is
-//     published for the other switches, at once after each dispatch round
-//     and every headsEvery;
+//     published for the other switches when it changed, at once after each
+//     dispatch round and every headsEvery;
 //   - an agent is offered only after Arbiter.ClaimAgent took it, which
 //     refuses while another switch holds the agent or has a head that
 //     comes first; the engine then tries again after claimRetry;
@@ -139,15 +139,18 @@ func (e *Engine) holdClaimLocked(a *agent, queue string) {
 // publishHeads keeps this switch's heads and claims in the database until
 // ctx ends: after each dispatch round (e.headsKick) and every headsEvery.
 func (e *Engine) publishHeads(ctx context.Context) {
+	// published holds what the database has for each queue (nil: no head);
+	// a queue missing from it is unknown, so the first round writes every
+	// queue's head, clearing any a crashed predecessor on this switch left.
 	published := map[string]*store.Head{}
-	first := true
 	tick := time.NewTicker(headsEvery)
 	defer tick.Stop()
+	upkeep := true // the claims' upkeep runs at start and on the tick
 	for {
 		e.mu.Lock()
 		now := e.clk.Now()
-		want := make(map[string]*store.Head, len(e.order))
-		for _, q := range e.order {
+		want := make([]*store.Head, len(e.order))
+		for i, q := range e.order {
 			head := q.line.first(now, q.cfg.Callback.Window.Open(now))
 			for en := range e.claiming {
 				if en.q == q && (head == nil || less(en, head)) {
@@ -156,12 +159,13 @@ func (e *Engine) publishHeads(ctx context.Context) {
 			}
 			if head != nil {
 				h := headKey(head)
-				want[q.cfg.Name] = &h
+				want[i] = &h
 			}
 		}
 		e.mu.Unlock()
-		for name, h := range want {
-			if p, ok := published[name]; ok && !first && sameHead(p, h) {
+		for i, q := range e.order {
+			name, h := q.cfg.Name, want[i]
+			if p, ok := published[name]; ok && sameHead(p, h) {
 				continue
 			}
 			if err := e.arb.PublishHead(ctx, name, h); err != nil {
@@ -170,38 +174,25 @@ func (e *Engine) publishHeads(ctx context.Context) {
 			}
 			published[name] = h
 		}
-		for name := range published {
-			if _, ok := want[name]; ok {
-				continue
-			}
-			if err := e.arb.PublishHead(ctx, name, nil); err != nil {
-				e.log.Warn("clear line head", zap.String("queue", name), zap.Error(err))
-				continue
-			}
-			delete(published, name)
+		if upkeep {
+			e.releaseUnused(ctx)
 		}
-		if first {
-			// Heads a crashed predecessor on this switch left behind.
-			for _, q := range e.order {
-				if _, ok := want[q.cfg.Name]; !ok {
-					if err := e.arb.PublishHead(ctx, q.cfg.Name, nil); err != nil {
-						e.log.Warn("clear line head", zap.String("queue", q.cfg.Name), zap.Error(err))
-					}
-				}
-			}
-			first = false
-		}
-		e.releaseUnused(ctx)
 		select {
 		case <-ctx.Done():
 			return
 		case <-e.headsKick:
+			upkeep = false
 		case <-tick.C:
+			upkeep = true
 		}
 	}
 }
 
+// sameHead compares two heads, nil meaning none.
 func sameHead(a, b *store.Head) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
 	return a.Priority == b.Priority && a.JoinedAt.Equal(b.JoinedAt) && a.Seq == b.Seq
 }
 
