@@ -1,7 +1,6 @@
 package config
 
 import (
-	"errors"
 	"reflect"
 	"testing"
 )
@@ -139,18 +138,7 @@ func TestAgentNamesErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := Parse("c.yaml", []byte(tt.yaml))
-			if err == nil {
-				t.Fatalf("Parse accepted the config: %+v", c)
-			}
-			var list ErrorList
-			if !errors.As(err, &list) {
-				t.Fatalf("error %T is not an ErrorList: %v", err, err)
-			}
-			if len(list) != 1 {
-				t.Fatalf("want 1 error, got %d:\n%v", len(list), err)
-			}
-			if got := list[0].Error(); got != tt.want {
+			if got := oneError(t, "c.yaml", tt.yaml); got != tt.want {
 				t.Fatalf("error\n  %s\nwant\n  %s", got, tt.want)
 			}
 		})

@@ -118,22 +118,30 @@ func TestParseErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := Parse("cfg.yaml", []byte(tt.yaml))
-			if err == nil {
-				t.Fatalf("Parse accepted the config: %+v", c)
-			}
-			var list ErrorList
-			if !errors.As(err, &list) {
-				t.Fatalf("error %T is not an ErrorList: %v", err, err)
-			}
-			if len(list) != 1 {
-				t.Fatalf("want 1 error, got %d:\n%v", len(list), err)
-			}
-			if want := "cfg.yaml:" + tt.want; !strings.HasPrefix(list[0].Error(), want) {
-				t.Fatalf("error\n  %v\nwant prefix\n  %s", list[0], want)
+			got := oneError(t, "cfg.yaml", tt.yaml)
+			if want := "cfg.yaml:" + tt.want; !strings.HasPrefix(got, want) {
+				t.Fatalf("error\n  %v\nwant prefix\n  %s", got, want)
 			}
 		})
 	}
+}
+
+// oneError parses a config that must fail with exactly one error, and
+// returns that error's text.
+func oneError(t *testing.T, file, yaml string) string {
+	t.Helper()
+	c, err := Parse(file, []byte(yaml))
+	if err == nil {
+		t.Fatalf("Parse accepted the config: %+v", c)
+	}
+	var list ErrorList
+	if !errors.As(err, &list) {
+		t.Fatalf("error %T is not an ErrorList: %v", err, err)
+	}
+	if len(list) != 1 {
+		t.Fatalf("want 1 error, got %d:\n%v", len(list), err)
+	}
+	return list[0].Error()
 }
 
 func TestParseMergeBomb(t *testing.T) {
