@@ -176,17 +176,7 @@ func TestTakeoverAfterKill(t *testing.T) {
 	}
 
 	// Every caller hangs up by themselves: nobody was dropped.
-	dropped := 0
-	for _, run := range runs {
-		res, err := run.Wait(callerLife + 60*time.Second)
-		if res.Dir != "" {
-			res.Cleanup()
-		}
-		if err != nil || res.HungUpBy != "local" {
-			t.Errorf("caller %s: ended by %q: %v", run.Caller.From, res.HungUpBy, err)
-			dropped++
-		}
-	}
+	dropped := waitDropped(t, runs, callerLife+60*time.Second)
 	t.Logf("TAKEOVER kill -9 (asterisk, lease %v): takeover after %.3fs, re-adopted=%v dropped=%d callbacks lost=%d doubled=%d order violations=%d",
 		leaseTTL, took.Seconds(), adopted, dropped, lost, doubled, violations)
 }
@@ -281,17 +271,7 @@ func TestPostgresDown(t *testing.T) {
 		t.Errorf("callback %d: customer called %d times, want once", cbID, invites)
 		doubled++
 	}
-	dropped := 0
-	for _, run := range runs {
-		res, err := run.Wait(callerLife + 60*time.Second)
-		if res.Dir != "" {
-			res.Cleanup()
-		}
-		if err != nil || res.HungUpBy != "local" {
-			t.Errorf("caller %s: ended by %q: %v", run.Caller.From, res.HungUpBy, err)
-			dropped++
-		}
-	}
+	dropped := waitDropped(t, runs, callerLife+60*time.Second)
 	t.Logf("POSTGRES DOWN %v (asterisk, lease %v): dials while down=%d, b took over %.3fs after PostgreSQL was started again, dropped=%d callbacks lost=%d doubled=%d order violations=%d",
 		outage, leaseTTL, during, takeover.At.Sub(upAt).Seconds(), dropped, lost, doubled, violations)
 }
@@ -359,6 +339,24 @@ func TestFencedNodeNeverDials(t *testing.T) {
 		t.Errorf("the caller ended by %q (%v), want by themselves: the fenced node leaves calls up", cres.HungUpBy, err)
 	}
 	t.Logf("FENCING: dials by the fenced node: agent %d, customer %d", len(r.Agents[0].Calls()), len(r.Customer.Calls()))
+}
+
+// waitDropped waits (each at most d) for the callers, who must hang up by
+// themselves, and counts those who did not: dropped by a node or failed.
+func waitDropped(t *testing.T, runs []*e2etest.CallRun, d time.Duration) int {
+	t.Helper()
+	dropped := 0
+	for _, run := range runs {
+		res, err := run.Wait(d)
+		if res.Dir != "" {
+			res.Cleanup()
+		}
+		if err != nil || res.HungUpBy != "local" {
+			t.Errorf("caller %s: ended by %q: %v", run.Caller.From, res.HungUpBy, err)
+			dropped++
+		}
+	}
+	return dropped
 }
 
 // nodesView is GET /v1/nodes.

@@ -141,17 +141,7 @@ func TestTwoSwitchesOneLine(t *testing.T) {
 	}
 
 	// Nobody was dropped: every caller hangs up by themselves.
-	dropped := 0
-	for _, run := range runs {
-		res, err := run.Wait(life + time.Minute)
-		if res.Dir != "" {
-			res.Cleanup()
-		}
-		if err != nil || res.HungUpBy != "local" {
-			t.Errorf("caller %s: ended by %q: %v", run.Caller.From, res.HungUpBy, err)
-			dropped++
-		}
-	}
+	dropped := waitDropped(t, runs, life+time.Minute)
 	t.Logf("TWO SWITCHES (asterisk node a, freeswitch node b, one agent): %d callers and 1 callback, order violations=%d, agent double-booked=%d, dropped=%d, callbacks lost=%d doubled=%d, next ring after hang-up min %v median %v max %v (wrap-up %v)",
 		nCallers, violations, overlaps, dropped, lost, doubled, handovers[0].Round(time.Millisecond),
 		handovers[len(handovers)/2].Round(time.Millisecond), handovers[len(handovers)-1].Round(time.Millisecond), e2etest.DefaultWrapUp)
