@@ -75,13 +75,14 @@ func restart(t *testing.T, r *e2etest.Rig) {
 }
 
 // legWatch samples the switch's channels and remembers the most channels
-// to the customer trunk that were up at one instant.
+// to the customer trunk that were up at one instant, and which they were.
 type legWatch struct {
 	stop chan struct{}
 	done chan struct{}
 
 	mu      sync.Mutex
-	most    int
+	most    []e2etest.Channel
+	at      time.Time
 	samples int
 	errs    int
 }
@@ -101,13 +102,17 @@ func watchCustomerLegs(t *testing.T, pbx *e2etest.PBX) *legWatch {
 			case <-tick.C:
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			n, err := pbx.CustomerLegs(ctx)
+			legs, err := pbx.CustomerLegs(ctx)
 			cancel()
 			w.mu.Lock()
-			if err != nil {
+			switch {
+			case err != nil:
 				w.errs++ // the switch restarting: no sample
-			} else {
-				w.most, w.samples = max(w.most, n), w.samples+1
+			case len(legs) > len(w.most):
+				w.most, w.at = legs, time.Now()
+				fallthrough
+			default:
+				w.samples++
 			}
 			w.mu.Unlock()
 		}
@@ -125,11 +130,12 @@ func (w *legWatch) close() {
 	<-w.done
 }
 
-// Most is the largest number of customer legs seen up at once.
-func (w *legWatch) Most() (most, samples int) {
+// Most is the largest set of customer legs seen up at once, when it was
+// first seen, and how many samples were taken.
+func (w *legWatch) Most() (most []e2etest.Channel, at time.Time, samples int) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.most, w.samples
+	return w.most, w.at, w.samples
 }
 
 // waitState polls the API until callback id is in state.
@@ -201,8 +207,9 @@ func audit(t *testing.T, r *e2etest.Rig, w *legWatch, id int64, number string) t
 	if invites == 0 {
 		t.Errorf("the customer was never called")
 	}
-	if most, samples := w.Most(); most > 1 {
-		t.Errorf("%d legs to the customer were up at once (%d samples)", most, samples)
+	if most, at, samples := w.Most(); len(most) > 1 {
+		t.Errorf("%d legs to the customer were up at once at %s (%d samples): %+v; the customer phone's INVITEs: %+v",
+			len(most), at.Format("15:04:05.000"), samples, most, r.Customer.Calls())
 		c.doubleDialled++
 	}
 	return c

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -137,9 +138,20 @@ func (p *PBX) customerLegMark() string {
 type Channel struct {
 	ID   string `json:"id"`   // Asterisk channel id, FreeSWITCH Unique-ID
 	Name string `json:"name"` // "PJSIP/agent1-00000001", "sofia/callflow/agent1@127.0.0.1:5091"
+	// Asterisk only: state ("Up", "Ringing", …), creation time, and the
+	// numbers of the caller and of the other party.
+	State     string `json:"state"`
+	Created   string `json:"creationtime"`
+	Caller    Party  `json:"caller"`
+	Connected Party  `json:"connected"`
 	// Application and its data the channel runs now (FreeSWITCH only).
 	Application     string `json:"-"`
 	ApplicationData string `json:"-"`
+}
+
+// Party is a caller or connected line of an Asterisk channel.
+type Party struct {
+	Number string `json:"number"`
 }
 
 // Channels lists the switch's channels (Asterisk: ARI GET /channels;
@@ -151,19 +163,20 @@ func (p *PBX) Channels(ctx context.Context) ([]Channel, error) {
 	return ariChannels(ctx, p.Ast)
 }
 
-// CustomerLegs counts the channels to the customer trunk that are up now.
-func (p *PBX) CustomerLegs(ctx context.Context) (int, error) {
+// CustomerLegs lists the channels to the customer trunk that are up now,
+// each once (a channel the switch lists twice is one leg).
+func (p *PBX) CustomerLegs(ctx context.Context) ([]Channel, error) {
 	chs, err := p.Channels(ctx)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	n := 0
+	var legs []Channel
 	for _, c := range chs {
-		if strings.Contains(c.Name, p.customerLegMark()) {
-			n++
+		if strings.Contains(c.Name, p.customerLegMark()) && !slices.ContainsFunc(legs, func(l Channel) bool { return l.ID == c.ID }) {
+			legs = append(legs, c)
 		}
 	}
-	return n, nil
+	return legs, nil
 }
 
 // holdMusicPrefix is what FreeSWITCH plays in a holding bridge
