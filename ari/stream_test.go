@@ -431,3 +431,37 @@ func TestBackoff(t *testing.T) {
 		})
 	}
 }
+
+// TestTypeKey: a subscription on event types gets those types, Resynced
+// included, in order, and nothing else.
+func TestTypeKey(t *testing.T) {
+	f := newFake(t)
+	c := newTestClient(t, f, nil)
+	typed := c.Subscribe(TypeKey("Resynced"), TypeKey("ChannelDestroyed"))
+	defer typed.Close()
+	all := c.Subscribe(AllKey)
+	defer all.Close()
+	startClient(t, f, c)
+	if _, ok := next(t, typed).(*Resynced); !ok {
+		t.Fatal("first event on the type subscription is not Resynced")
+	}
+	next(t, all) // Resynced
+	f.send(dtmf("c1", 1),
+		`{"type":"ChannelDestroyed","cause":16,"channel":{"id":"c1"}}`,
+		dtmf("c2", 2),
+		`{"type":"ChannelDestroyed","cause":17,"channel":{"id":"c2"}}`)
+	for range 4 {
+		next(t, all) // every event routed before the checks below
+	}
+	for _, want := range []string{"c1", "c2"} {
+		e, ok := next(t, typed).(*ChannelDestroyed)
+		if !ok || e.Channel.ID != want {
+			t.Fatalf("type subscription: got %#v, want ChannelDestroyed of %s", e, want)
+		}
+	}
+	select {
+	case ev := <-typed.C():
+		t.Fatalf("type subscription got %#v, want nothing more", ev)
+	case <-time.After(50 * time.Millisecond):
+	}
+}

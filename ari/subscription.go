@@ -13,6 +13,12 @@ type Key string
 // AllKey receives every event, including the synthetic *Resynced.
 const AllKey Key = "all"
 
+// TypeKey receives every event of one type (EventBase.Type:
+// "ChannelLeftBridge", "ApplicationReplaced", …; "Resynced" for the
+// synthetic event after every connection). A subscriber that needs a few
+// types takes them this way rather than reading every event from AllKey.
+func TypeKey(typ string) Key { return Key("type:" + typ) }
+
 // ChannelKey receives a channel's events, and the events of playbacks and
 // recordings whose target is the channel.
 func ChannelKey(id string) Key { return Key("channel:" + id) }
@@ -58,18 +64,31 @@ func (c *Client) Stats() Stats {
 // read lock; Subscribe/Close take the write lock, so a subscription made
 // before a request is sent sees every event routed after it.
 type router struct {
-	c       *Client
-	mu      sync.RWMutex
-	subs    map[Key][]*Subscription
-	accept  []*Subscription
-	closed  bool
-	scratch []Key           // reader-only
-	seen    []*Subscription // reader-only
+	c        *Client
+	mu       sync.RWMutex
+	subs     map[Key][]*Subscription
+	accept   []*Subscription
+	closed   bool
+	scratch  []Key           // reader-only
+	seen     []*Subscription // reader-only
+	typeKeys map[string]Key  // reader-only: TypeKey of each type seen
 }
 
 func (r *router) init(c *Client) {
 	r.c = c
 	r.subs = make(map[Key][]*Subscription)
+	r.typeKeys = make(map[string]Key)
+}
+
+// typeKey returns TypeKey(typ) without building the string again for
+// every event.
+func (r *router) typeKey(typ string) Key {
+	k, ok := r.typeKeys[typ]
+	if !ok {
+		k = TypeKey(typ)
+		r.typeKeys[typ] = k
+	}
+	return k
 }
 
 // Subscription is an ordered, unbounded queue of events for some keys. An
@@ -168,7 +187,7 @@ func deleteSub(l []*Subscription, s *Subscription) []*Subscription {
 // route delivers ev to every interested subscription. Called only from the
 // reader goroutine (Run).
 func (r *router) route(ev Event) {
-	r.scratch = append(ev.routeKeys(r.scratch[:0]), AllKey)
+	r.scratch = append(ev.routeKeys(r.scratch[:0]), AllKey, r.typeKey(ev.Header().Type))
 	r.seen = r.seen[:0]
 	r.mu.RLock()
 	for _, k := range r.scratch {

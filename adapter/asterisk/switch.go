@@ -166,7 +166,9 @@ func (s *Switch) Serve(ctx context.Context, h adapter.Handler) error {
 	}
 	acc := s.client.Accept()
 	defer acc.Close()
-	all := s.client.Subscribe(ari.AllKey)
+	// The switch itself needs three types of event; every other event
+	// goes to its call's subscription only.
+	all := s.client.Subscribe(ari.TypeKey("Resynced"), ari.TypeKey("ChannelLeftBridge"), ari.TypeKey("ApplicationReplaced"))
 	defer all.Close()
 
 	runCtx, stopRun := context.WithCancel(ctx)
