@@ -5,7 +5,7 @@
 #
 #   bench/load.sh [--switch asterisk|freeswitch]
 #                 [--levels 20,50,100,150,200] [--rounds 3] [--agents 4]
-#                 [--runs control,callflow,peer] [--app-level N] [--no-pprof]
+#                 [--runs control,callflow,peer] [--app-level N] [--pprof]
 #                 [-- BENCHRUN FLAGS]
 #
 # --switch freeswitch runs the same comparison on a real FreeSWITCH against
@@ -18,10 +18,10 @@
 # bench/cmd/benchrun, prints its table, and stops everything it started on
 # exit or Ctrl-C. Must run as root (chroot). Results stay in the run folder
 # (BENCH_RUN_DIR, default a new /tmp/callflow-bench.*): report.txt and the
-# sipp stats, logs and scenarios of every run. callflow runs with --pprof:
+# sipp stats, logs and scenarios of every run. --pprof profiles callflow:
 # CPU profiles of the whole load and a heap profile at the peak number of
-# calls land in callflow-N/pprof (cpu-top.txt, heap-top.txt); --no-pprof
-# turns that off.
+# calls in callflow-N/pprof (cpu-top.txt, heap-top.txt); profiling slows
+# callflow (p99 ×3–10), so compare applications in runs without it.
 #
 # Variables: CALLFLOW_ASTERISK_ROOT (/var/lib/callflow/asterisk-root),
 # BENCH_RUN_DIR, BENCH_LOCK_WAIT seconds to wait for the Asterisk lock (900),
@@ -59,7 +59,7 @@ rounds=3
 agents=4
 runs="control,callflow,peer"
 app_level=0
-pprof=1
+pprof=0
 extra=()
 while (($# > 0)); do
 	case "$1" in
@@ -68,9 +68,10 @@ while (($# > 0)); do
 	--agents) agents="$2"; shift 2 ;;
 	--runs) runs="$2"; shift 2 ;;
 	--app-level) app_level="$2"; shift 2 ;;
-	--no-pprof) pprof=0; shift ;;
+	--pprof) pprof=1; shift ;;
+	--no-pprof) pprof=0; shift ;; # the default; kept for older scripts
 	--) shift; extra=("$@"); break ;;
-	-h | --help) sed -n '2,31p' "${BASH_SOURCE[0]}"; exit 0 ;;
+	-h | --help) sed -n '2,29p' "${BASH_SOURCE[0]}"; exit 0 ;;
 	*) die "unknown argument $1 (see --help)" ;;
 	esac
 done

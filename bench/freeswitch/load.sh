@@ -7,7 +7,7 @@
 #
 #   bench/load.sh --switch freeswitch [--levels 20,50,100,150,200] [--rounds 3]
 #                 [--agents 4] [--runs control,callflow,peer] [--app-level N]
-#                 [--no-pprof] [-- BENCHRUN FLAGS]
+#                 [--pprof] [-- BENCHRUN FLAGS]
 #
 # Installs what is missing (sip-tester, nodejs, npm; FreeSWITCH and its
 # prompt and music packages via scripts/freeswitch/install.sh; npm ci in
@@ -19,7 +19,7 @@
 # everything it started on exit or Ctrl-C. Must run as root (installs).
 # Results stay in the run folder (BENCH_RUN_DIR, default a new
 # /tmp/callflow-bench-fs.*): report.txt, freeswitch/log, and the sipp stats,
-# logs and scenarios of every run; callflow's profiles as with Asterisk.
+# logs and scenarios of every run; --pprof profiles callflow as there.
 #
 # Variables: CALLFLOW_FREESWITCH (freeswitch binary,
 # /usr/local/freeswitch/bin/freeswitch), BENCH_RUN_DIR, BENCH_LOCK_WAIT
@@ -42,7 +42,7 @@ rounds=3
 agents=4
 runs="control,callflow,peer"
 app_level=0
-pprof=1
+pprof=0
 extra=()
 while (($# > 0)); do
 	case "$1" in
@@ -51,9 +51,10 @@ while (($# > 0)); do
 	--agents) agents="$2"; shift 2 ;;
 	--runs) runs="$2"; shift 2 ;;
 	--app-level) app_level="$2"; shift 2 ;;
-	--no-pprof) pprof=0; shift ;;
+	--pprof) pprof=1; shift ;;
+	--no-pprof) pprof=0; shift ;; # the default; kept for older scripts
 	--) shift; extra=("$@"); break ;;
-	-h | --help) sed -n '2,28p' "${BASH_SOURCE[0]}"; exit 0 ;;
+	-h | --help) sed -n '2,27p' "${BASH_SOURCE[0]}"; exit 0 ;;
 	*) die "unknown argument $1 (see --help)" ;;
 	esac
 done
