@@ -105,14 +105,13 @@ func watchCustomerLegs(t *testing.T, pbx *e2etest.PBX) *legWatch {
 			legs, err := pbx.CustomerLegs(ctx)
 			cancel()
 			w.mu.Lock()
-			switch {
-			case err != nil:
+			if err != nil {
 				w.errs++ // the switch restarting: no sample
-			case len(legs) > len(w.most):
-				w.most, w.at = legs, time.Now()
-				fallthrough
-			default:
+			} else {
 				w.samples++
+				if len(legs) > len(w.most) {
+					w.most, w.at = legs, time.Now()
+				}
 			}
 			w.mu.Unlock()
 		}

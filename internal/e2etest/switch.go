@@ -5,12 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/callflow/callflow/ari"
 	"github.com/callflow/callflow/esl"
 	"github.com/callflow/callflow/internal/asterisktest"
 	"github.com/callflow/callflow/internal/fstest"
@@ -140,18 +140,13 @@ type Channel struct {
 	Name string `json:"name"` // "PJSIP/agent1-00000001", "sofia/callflow/agent1@127.0.0.1:5091"
 	// Asterisk only: state ("Up", "Ringing", …), creation time, and the
 	// numbers of the caller and of the other party.
-	State     string `json:"state"`
-	Created   string `json:"creationtime"`
-	Caller    Party  `json:"caller"`
-	Connected Party  `json:"connected"`
+	State     string       `json:"state"`
+	Created   string       `json:"creationtime"`
+	Caller    ari.CallerID `json:"caller"`
+	Connected ari.CallerID `json:"connected"`
 	// Application and its data the channel runs now (FreeSWITCH only).
 	Application     string `json:"-"`
 	ApplicationData string `json:"-"`
-}
-
-// Party is a caller or connected line of an Asterisk channel.
-type Party struct {
-	Number string `json:"number"`
 }
 
 // Channels lists the switch's channels (Asterisk: ARI GET /channels;
@@ -163,8 +158,7 @@ func (p *PBX) Channels(ctx context.Context) ([]Channel, error) {
 	return ariChannels(ctx, p.Ast)
 }
 
-// CustomerLegs lists the channels to the customer trunk that are up now,
-// each once (a channel the switch lists twice is one leg).
+// CustomerLegs lists the channels to the customer trunk that are up now.
 func (p *PBX) CustomerLegs(ctx context.Context) ([]Channel, error) {
 	chs, err := p.Channels(ctx)
 	if err != nil {
@@ -172,7 +166,7 @@ func (p *PBX) CustomerLegs(ctx context.Context) ([]Channel, error) {
 	}
 	var legs []Channel
 	for _, c := range chs {
-		if strings.Contains(c.Name, p.customerLegMark()) && !slices.ContainsFunc(legs, func(l Channel) bool { return l.ID == c.ID }) {
+		if strings.Contains(c.Name, p.customerLegMark()) {
 			legs = append(legs, c)
 		}
 	}
