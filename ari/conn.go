@@ -87,8 +87,9 @@ func (c *Client) setState(s State) {
 // Run connects the event websocket and is the single reader that decodes and
 // routes every event. It reconnects with capped exponential backoff and
 // jitter and, after every connection, delivers a *Resynced to AllKey and
-// TypeKey("Resynced") subscribers. It returns when ctx ends (with ctx's cause) and then closes
-// every subscription after its backlog. Run may be called only once.
+// TypeKey("Resynced") subscribers. It returns when ctx ends (with ctx's
+// cause) and then closes every subscription after its backlog. Run may be
+// called only once.
 func (c *Client) Run(ctx context.Context) error {
 	if !c.running.CompareAndSwap(false, true) {
 		return errors.New("ari: Run called twice")
