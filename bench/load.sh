@@ -21,7 +21,7 @@
 # sipp stats, logs and scenarios of every run. --pprof profiles callflow:
 # CPU profiles of the whole load and a heap profile at the peak number of
 # calls in callflow-N/pprof (cpu-top.txt, heap-top.txt); profiling slows
-# callflow (p99 ×3–10), so compare applications in runs without it.
+# callflow alone (docs/performance.md), so compare without it.
 #
 # Variables: CALLFLOW_ASTERISK_ROOT (/var/lib/callflow/asterisk-root),
 # BENCH_RUN_DIR, BENCH_LOCK_WAIT seconds to wait for the Asterisk lock (900),
