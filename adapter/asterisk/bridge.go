@@ -99,8 +99,13 @@ func (b *bridge) leaveOtherBridge(ctx context.Context, channelID string) bool {
 }
 
 // Remove takes the call out of the bridge; a call that is not in it, or is
-// gone, is a no-op.
+// gone, is a no-op. A call whose StasisEnd or ChannelDestroyed was seen has
+// left every bridge already: no request is made (a hung-up waiter would
+// otherwise cost a refused removeChannel and a GET to tell why).
 func (b *bridge) Remove(ctx context.Context, c adapter.Call) error {
+	if ac, ok := c.(*call); ok && errors.Is(ac.errGone("remove from bridge"), adapter.ErrHangup) {
+		return nil
+	}
 	err := b.sw.client.RemoveChannel(ctx, b.id, c.ID())
 	switch {
 	case err == nil:

@@ -5,9 +5,12 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -272,5 +275,40 @@ func TestCopyRecording(t *testing.T) {
 		if _, err := copyRecording(ctx, st, dir, name, "wav"); err == nil || errors.Is(err, os.ErrNotExist) {
 			t.Errorf("name %q: %v, want a refusal", name, err)
 		}
+	}
+}
+
+// TestRemoveGoneCall: taking a call whose end was seen out of a bridge asks
+// Asterisk nothing (it left every bridge when it left Stasis); a call still
+// up is taken out with one request.
+func TestRemoveGoneCall(t *testing.T) {
+	var mu sync.Mutex
+	var reqs []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		reqs = append(reqs, r.Method+" "+r.URL.Path)
+		mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	sw, err := New(Config{ARI: ari.Config{BaseURL: srv.URL + "/ari", User: "u", Pass: "p", App: "callflow"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone := sw.newCall(adapter.CallInfo{ID: "ch-gone"}, sw.client.Subscribe(ari.ChannelKey("ch-gone")), true)
+	up := sw.newCall(adapter.CallInfo{ID: "ch-up"}, sw.client.Subscribe(ari.ChannelKey("ch-up")), true)
+	gone.markGone(adapter.ErrHangup, adapter.CauseNormal, true)
+	b := &bridge{sw: sw, id: "br-1", kind: adapter.Holding}
+	ctx := context.Background()
+	if err := b.Remove(ctx, gone); err != nil {
+		t.Errorf("remove gone call: %v", err)
+	}
+	if err := b.Remove(ctx, up); err != nil {
+		t.Errorf("remove call: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []string{"POST /ari/bridges/br-1/removeChannel"}; !slices.Equal(reqs, want) {
+		t.Errorf("requests %q, want %q", reqs, want)
 	}
 }
