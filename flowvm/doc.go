@@ -160,7 +160,7 @@
 //
 // decline_callback
 //
-// Makes the reserved entry live again at the same place (back to music inside a queue).
+// Makes the reserved entry live again at the same place (back to music inside a queue; not when next is a hangup, which follows at once).
 //
 // Exits:
 //

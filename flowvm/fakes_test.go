@@ -207,8 +207,12 @@ func (q *fakeQueues) StartCallback(ctx context.Context, call adapter.Call, queue
 	return nil
 }
 
-func (q *fakeQueues) DeclineCallback(ctx context.Context, call adapter.Call) error {
-	q.add("decline")
+func (q *fakeQueues) DeclineCallback(ctx context.Context, call adapter.Call, opt DeclineOptions) error {
+	if opt.HangupNext {
+		q.add("decline hangup-next")
+	} else {
+		q.add("decline")
+	}
 	if !q.reserved {
 		return ErrNotReserved
 	}

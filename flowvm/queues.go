@@ -8,6 +8,16 @@ import (
 	"github.com/callflow/callflow/adapter"
 )
 
+// DeclineOptions tells DeclineCallback what the flow does right after.
+type DeclineOptions struct {
+	// HangupNext: the flow hangs the caller up next (decline_callback's
+	// next exit is a hangup notation). The place is given back as by any
+	// decline, but the caller is not put back into the holding bridge only
+	// to leave it a moment later: that join and leave made the switch work
+	// harder than the rest of such a caller's wait (docs/performance.md).
+	HangupNext bool
+}
+
 // Queues is what the VM needs from the queue and callback engine. The
 // engine (package queue) implements it; the VM never sees lines, agents or
 // storage.
@@ -42,9 +52,10 @@ type Queues interface {
 	StartCallback(ctx context.Context, call adapter.Call, queue string) error
 
 	// DeclineCallback makes the reserved entry live again at the same place:
-	// inside Enter the caller goes back into the holding bridge; in the IVR
-	// the place is kept for the caller's next Enter on that queue.
-	DeclineCallback(ctx context.Context, call adapter.Call) error
+	// inside Enter the caller goes back into the holding bridge (unless
+	// opt.HangupNext); in the IVR the place is kept for the caller's next
+	// Enter on that queue.
+	DeclineCallback(ctx context.Context, call adapter.Call, opt DeclineOptions) error
 
 	// RegisterCallback turns the reserved entry into a durable callback entry
 	// at the same place. It returns only after the callback is committed to

@@ -222,7 +222,7 @@ notations:
 				"register_callback r → error error=prompt \"number:abc\": number \"abc\" is not an integer",
 				"decline_callback d → next", "hangup bye → end cause=normal",
 			},
-			wantQ: []string{"start support", "decline"},
+			wantQ: []string{"start support", "decline hangup-next"},
 		},
 		{
 			name:    "play refuses an unplayable prompt from a variable",

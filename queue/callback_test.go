@@ -338,7 +338,7 @@ func TestSnapshot(t *testing.T) {
 				return err
 			}
 			snap, _ = h.eng.Snapshot("sales")
-			return h.eng.DeclineCallback(ctx, c)
+			return h.eng.DeclineCallback(ctx, c, flowvm.DeclineOptions{})
 		},
 	}, nil), 10*time.Minute)
 	type row struct {
@@ -519,7 +519,7 @@ func TestRegisterAgainFromSameCall(t *testing.T) {
 					if res := register(ctx, c, "601 000 001"); res.Outcome != flowvm.Duplicate || res.ID != "1" {
 						t.Errorf("same call, same number again: %+v, want duplicate of 1", res)
 					}
-					if err := h.eng.DeclineCallback(ctx, c); err != nil {
+					if err := h.eng.DeclineCallback(ctx, c, flowvm.DeclineOptions{}); err != nil {
 						return err
 					}
 					if res := register(ctx, c, "+420601000002"); res.Outcome != flowvm.Registered || res.ID != "2" {

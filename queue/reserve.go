@@ -74,8 +74,10 @@ func (e *Engine) StartCallback(ctx context.Context, call adapter.Call, queue str
 	return nil
 }
 
-// DeclineCallback implements flowvm.Queues.
-func (e *Engine) DeclineCallback(ctx context.Context, call adapter.Call) error {
+// DeclineCallback implements flowvm.Queues. With opt.HangupNext the caller
+// stays out of the holding bridge: the flow hangs it up next (a caller the
+// dispatcher offers an agent before that is connected as any live caller).
+func (e *Engine) DeclineCallback(ctx context.Context, call adapter.Call, opt flowvm.DeclineOptions) error {
 	callID := call.ID()
 	e.mu.Lock()
 	en := e.byCall[callID]
@@ -98,8 +100,10 @@ func (e *Engine) DeclineCallback(ctx context.Context, call adapter.Call) error {
 	if w == nil {
 		return nil
 	}
-	if err := e.enterBridge(ctx, q, en, w); err != nil {
-		return fmt.Errorf("decline callback: %w", err)
+	if !opt.HangupNext {
+		if err := e.enterBridge(ctx, q, en, w); err != nil {
+			return fmt.Errorf("decline callback: %w", err)
+		}
 	}
 	e.mu.Lock()
 	timedOut := w.timedOut && !w.over

@@ -197,7 +197,7 @@ func TestReservations(t *testing.T) {
 			if _, err := c.Play(ctx, []adapter.Prompt{"sound:offer-callback"}, adapter.PlayOptions{}); err != nil {
 				return err
 			}
-			return h.eng.DeclineCallback(ctx, c)
+			return h.eng.DeclineCallback(ctx, c, flowvm.DeclineOptions{})
 		}
 	}
 	reserveForever := func(h *harness) func(ctx context.Context, c adapter.Call) error {
@@ -265,7 +265,7 @@ func TestIVRReservationKeepsPlace(t *testing.T) {
 			if _, err := c.Play(ctx, []adapter.Prompt{"sound:offer", "sound:offer", "sound:offer"}, adapter.PlayOptions{}); err != nil {
 				return
 			}
-			if err := h.eng.DeclineCallback(ctx, c); err != nil {
+			if err := h.eng.DeclineCallback(ctx, c, flowvm.DeclineOptions{}); err != nil {
 				t.Errorf("decline in IVR: %v", err)
 			}
 			// EWT = position 1 × mean handle 2m (seed) ÷ 1 agent.

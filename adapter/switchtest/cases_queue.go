@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,6 +26,7 @@ const QueueName = "switchtest"
 const (
 	keyQueues = "queues"
 	keyStore  = "store"
+	keyAdds   = "bridge adds"
 )
 
 // queueSetup starts a queue engine on the case's switch with one queue
@@ -32,41 +34,90 @@ const (
 // temporary folder.
 func queueSetup(agents int, maxWait time.Duration) func(context.Context, *Env) (func(), error) {
 	return func(ctx context.Context, env *Env) (func(), error) {
-		st, err := store.OpenSQLite(ctx, filepath.Join(env.TempDir, "callbacks.db"))
-		if err != nil {
-			return nil, fmt.Errorf("queue setup: %w", err)
-		}
-		qc := queue.QueueConfig{
-			Name: QueueName, MaxWait: maxWait, MusicClass: "default",
-			AgentTimeout: 5 * time.Second, AgentRetry: 2 * time.Second, HandleTime: time.Minute,
-			Callback: queue.CallbackPolicy{
-				ANI: CustomerANI, Trunk: "trunk", Mode: queue.AgentFirst, MaxAttempts: 1,
-				CustomerTimeout: 5 * time.Second, Dedupe: true,
-				NumberPolicy: phone.Policy{DefaultRegion: "CZ"},
-			},
-		}
-		for i := range agents {
-			qc.Agents = append(qc.Agents, env.AgentEndpoint(i))
-		}
-		cfg := queue.Config{Queues: []queue.QueueConfig{qc}, Trunks: map[string]queue.Trunk{"trunk": {Dial: env.Trunk}}}
-		eng, err := queue.New(cfg, queue.Deps{Switch: env.Switch, Store: st, Clock: env.Clock, Trace: env.Trace, Log: env.Log})
-		if err != nil {
-			st.Close()
-			return nil, fmt.Errorf("queue setup: %w", err)
-		}
-		if err := eng.Start(ctx); err != nil {
-			st.Close()
-			return nil, fmt.Errorf("queue setup: %w", err)
-		}
-		env.Put(keyQueues, eng)
-		env.Put(keyStore, st)
-		return func() {
-			eng.Stop()
-			if err := st.Close(); err != nil {
-				env.Log.Warn("close callback store", zap.Error(err))
-			}
-		}, nil
+		return startQueue(ctx, env, env.Switch, agents, maxWait)
 	}
+}
+
+// countingQueueSetup is queueSetup with the engine's bridges counting the
+// calls they are asked to take (bridgeAdds reads the count).
+func countingQueueSetup(agents int, maxWait time.Duration) func(context.Context, *Env) (func(), error) {
+	return func(ctx context.Context, env *Env) (func(), error) {
+		sw := &addCounting{Switch: env.Switch}
+		env.Put(keyAdds, &sw.adds)
+		return startQueue(ctx, env, sw, agents, maxWait)
+	}
+}
+
+// bridgeAdds is how many times the engine of countingQueueSetup has put a
+// call into one of its bridges.
+func bridgeAdds(env *Env) int64 {
+	n, _ := env.Get(keyAdds).(*atomic.Int64)
+	if n == nil {
+		return -1
+	}
+	return n.Load()
+}
+
+// addCounting is a switch whose bridges count Add.
+type addCounting struct {
+	adapter.Switch
+	adds atomic.Int64
+}
+
+func (s *addCounting) NewBridge(ctx context.Context, opt adapter.BridgeOptions) (adapter.Bridge, error) {
+	b, err := s.Switch.NewBridge(ctx, opt)
+	if err != nil {
+		return nil, err
+	}
+	return &addCountingBridge{Bridge: b, adds: &s.adds}, nil
+}
+
+type addCountingBridge struct {
+	adapter.Bridge
+	adds *atomic.Int64
+}
+
+func (b *addCountingBridge) Add(ctx context.Context, c adapter.Call) error {
+	b.adds.Add(1)
+	return b.Bridge.Add(ctx, c)
+}
+
+// startQueue starts the engine of queueSetup on sw.
+func startQueue(ctx context.Context, env *Env, sw adapter.Switch, agents int, maxWait time.Duration) (func(), error) {
+	st, err := store.OpenSQLite(ctx, filepath.Join(env.TempDir, "callbacks.db"))
+	if err != nil {
+		return nil, fmt.Errorf("queue setup: %w", err)
+	}
+	qc := queue.QueueConfig{
+		Name: QueueName, MaxWait: maxWait, MusicClass: "default",
+		AgentTimeout: 5 * time.Second, AgentRetry: 2 * time.Second, HandleTime: time.Minute,
+		Callback: queue.CallbackPolicy{
+			ANI: CustomerANI, Trunk: "trunk", Mode: queue.AgentFirst, MaxAttempts: 1,
+			CustomerTimeout: 5 * time.Second, Dedupe: true,
+			NumberPolicy: phone.Policy{DefaultRegion: "CZ"},
+		},
+	}
+	for i := range agents {
+		qc.Agents = append(qc.Agents, env.AgentEndpoint(i))
+	}
+	cfg := queue.Config{Queues: []queue.QueueConfig{qc}, Trunks: map[string]queue.Trunk{"trunk": {Dial: env.Trunk}}}
+	eng, err := queue.New(cfg, queue.Deps{Switch: sw, Store: st, Clock: env.Clock, Trace: env.Trace, Log: env.Log})
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("queue setup: %w", err)
+	}
+	if err := eng.Start(ctx); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("queue setup: %w", err)
+	}
+	env.Put(keyQueues, eng)
+	env.Put(keyStore, st)
+	return func() {
+		eng.Stop()
+		if err := st.Close(); err != nil {
+			env.Log.Warn("close callback store", zap.Error(err))
+		}
+	}, nil
 }
 
 // queues returns the engine queueSetup started, through the VM's contract.
@@ -127,7 +178,7 @@ func queueCases() []Case {
 		{
 			Name:    "queue: start and decline callback keep the place until max wait",
 			Callers: caller(),
-			Setup:   queueSetup(0, 3*time.Second),
+			Setup:   countingQueueSetup(0, 3*time.Second),
 			Handler: queueHandler(func(ctx context.Context, env *Env, c adapter.Call, q flowvm.Queues, _ *store.SQLite) error {
 				t0 := env.Clock.Now()
 				res, err := q.Enter(ctx, c, flowvm.EnterRequest{Queue: QueueName, InQueue: func(ictx context.Context) error {
@@ -137,9 +188,10 @@ func queueCases() []Case {
 					if err := c.Wait(ictx, 500*time.Millisecond); err != nil {
 						return err
 					}
-					env.Record("decline", q.DeclineCallback(ictx, c))
+					env.Record("decline", q.DeclineCallback(ictx, c, flowvm.DeclineOptions{}))
 					recordStatus(env, "status declined", q, c)
-					env.Record("decline again", q.DeclineCallback(ictx, c))
+					env.Record("adds declined", bridgeAdds(env))
+					env.Record("decline again", q.DeclineCallback(ictx, c, flowvm.DeclineOptions{}))
 					return nil
 				}})
 				env.Record("enter", err)
@@ -153,10 +205,43 @@ func queueCases() []Case {
 				Equal(t, r, "status reserved", "ok=true position=1 reserved=true")
 				NoErr(t, r, "decline")
 				Equal(t, r, "status declined", "ok=true position=1 reserved=false")
+				Equal(t, r, "adds declined", int64(2)) // back on music
 				ErrIs(t, r, "decline again", flowvm.ErrNotReserved)
 				NoErr(t, r, "enter")
 				Equal(t, r, "outcome", flowvm.Timeout)
 				Near(t, r, "took", 3*time.Second)
+				endedBySwitch(t, r)
+			},
+		},
+		{
+			// A caller who leaves a message without a callback: the flow
+			// declines and hangs up (decline_callback's next is a hangup).
+			Name:    "queue: a decline right before the hang-up gives the place back without music",
+			Callers: caller(),
+			Setup:   countingQueueSetup(0, 20*time.Second),
+			Handler: queueHandler(func(ctx context.Context, env *Env, c adapter.Call, q flowvm.Queues, _ *store.SQLite) error {
+				_, err := q.Enter(ctx, c, flowvm.EnterRequest{Queue: QueueName, InQueue: func(ictx context.Context) error {
+					env.Record("adds waiting", bridgeAdds(env))
+					env.Record("start", q.StartCallback(ictx, c, ""))
+					env.Record("decline", q.DeclineCallback(ictx, c, flowvm.DeclineOptions{HangupNext: true}))
+					recordStatus(env, "status declined", q, c)
+					env.Record("adds declined", bridgeAdds(env))
+					env.Record("hangup", c.Hangup(ictx, adapter.CauseNormal))
+					return nil
+				}})
+				env.Record("enter", err)
+				recordStatus(env, "status after", q, c)
+				return nil
+			}),
+			Check: func(t testing.TB, r *Result) {
+				Equal(t, r, "adds waiting", int64(1))
+				NoErr(t, r, "start")
+				NoErr(t, r, "decline")
+				Equal(t, r, "status declined", "ok=true position=1 reserved=false")
+				Equal(t, r, "adds declined", int64(1))
+				NoErr(t, r, "hangup")
+				ErrIs(t, r, "enter", adapter.ErrHangup)
+				Equal(t, r, "status after", "ok=false position=0 reserved=false")
 				endedBySwitch(t, r)
 			},
 		},
