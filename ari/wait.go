@@ -32,7 +32,9 @@ type PlayResult struct {
 
 // PlayAndWait plays media on a channel and waits until the playback has
 // finished. It subscribes before it sends the request, so it sees
-// PlaybackStarted/Finished even when they arrive before the HTTP answer.
+// PlaybackFinished even when it arrives before the HTTP answer. It waits
+// for no PlaybackStarted or PlaybackContinuing, so an application event
+// filter may leave them out.
 // Errors: ErrHangup (wrapped) if the channel leaves Stasis first,
 // ErrPlaybackFailed if Asterisk reports the playback failed, ctx's error
 // (the playback is then stopped), or the REST error.
@@ -62,14 +64,6 @@ func (c *Client) PlayAndWait(ctx context.Context, channelID string, media []stri
 				return res, fmt.Errorf("ari: play on %s: %w", channelID, ErrClosed)
 			}
 			switch e := ev.(type) {
-			case *PlaybackStarted:
-				if e.Playback.ID == req.PlaybackID {
-					res.Playback = e.Playback
-				}
-			case *PlaybackContinuing:
-				if e.Playback.ID == req.PlaybackID {
-					res.Playback = e.Playback
-				}
 			case *PlaybackFinished:
 				if e.Playback.ID != req.PlaybackID {
 					continue
@@ -140,10 +134,6 @@ func (c *Client) RecordAndWait(ctx context.Context, channelID string, req Record
 				return rec, fmt.Errorf("ari: record %s on %s: %w", req.Name, channelID, ErrClosed)
 			}
 			switch e := ev.(type) {
-			case *RecordingStarted:
-				if e.Recording.Name == req.Name {
-					rec = e.Recording
-				}
 			case *RecordingFinished:
 				if e.Recording.Name != req.Name {
 					continue

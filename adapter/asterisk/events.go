@@ -14,6 +14,5 @@ var eventTypes = []string{
 	"StasisStart", "StasisEnd", "ApplicationReplaced",
 	"ChannelDestroyed", "ChannelHangupRequest", "ChannelStateChange",
 	"ChannelDtmfReceived", "ChannelLeftBridge", "Dial",
-	"PlaybackStarted", "PlaybackContinuing", "PlaybackFinished",
-	"RecordingStarted", "RecordingFinished", "RecordingFailed",
+	"PlaybackFinished", "RecordingFinished", "RecordingFailed",
 }
