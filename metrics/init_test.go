@@ -5,6 +5,11 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/callflow/callflow/trace"
 )
 
 func TestInitQueuesExportsZeroSeries(t *testing.T) {
@@ -28,5 +33,18 @@ func TestInitQueuesExportsZeroSeries(t *testing.T) {
 				t.Errorf("no line %q in\n%s", tc.line, body)
 			}
 		})
+	}
+}
+
+// TestWithdrawnOfferCountsCancelled: an agent's ringing stopped because
+// the caller stopped waiting is an agent dial attempt cancelled.
+func TestWithdrawnOfferCountsCancelled(t *testing.T) {
+	m := New(Options{})
+	at := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	attrs := map[string]string{"queue": "sales"}
+	m.Emit(trace.Event{At: at, Call: "c1", Source: trace.Queue, Kind: "agent_offered", Text: "PJSIP/agent1", Attrs: attrs})
+	m.Emit(trace.Event{At: at.Add(time.Second), Call: "c1", Source: trace.Queue, Kind: "agent_withdrawn", Text: "PJSIP/agent1", Attrs: attrs})
+	if got := testutil.ToFloat64(m.dials.WithLabelValues("sales", "agent", "cancelled")); got != 1 {
+		t.Errorf("cancelled agent dial attempts %v, want 1", got)
 	}
 }

@@ -185,6 +185,8 @@ func (m *Metrics) queueEvent(ev trace.Event, q string, t measure) {
 		m.legResult(ev.Call, q, true, "answered")
 	case "agent_no_answer":
 		m.legResult(ev.Call, q, true, resultOf(ev.Attrs["outcome"]))
+	case "agent_withdrawn":
+		m.legResult(ev.Call, q, true, "cancelled")
 	case "adopted", "adopt_closed", "adopt_refused":
 		m.adoptions.WithLabelValues(q, ev.Attrs["as"]).Inc()
 	}

@@ -176,8 +176,10 @@ func TestCallbacksNeverExceedFreeAgents(t *testing.T) {
 
 func TestCustomerFirst(t *testing.T) {
 	sc := &sim.Scenario{
-		Callers:   []sim.Caller{{At: 0, From: "+420601000001"}},
-		Agents:    []sim.Party{{Endpoint: "PJSIP/agent1", AnswerAfter: 3 * time.Second, Behaviour: sim.Busy, Schedule: []sim.Step{{At: 5 * time.Second, Behaviour: sim.Answer}}}},
+		Callers: []sim.Caller{{At: 0, From: "+420601000001"}},
+		// The agent is offered to the live caller first; the caller's
+		// reservation withdraws that offer, and the agent takes the callback.
+		Agents:    []sim.Party{{Endpoint: "PJSIP/agent1", AnswerAfter: 3 * time.Second, Behaviour: sim.Answer}},
 		Customers: []sim.Party{{Number: "+420601000001", AnswerAfter: 2 * time.Second, Talk: 10 * time.Second}},
 	}
 	cfg := baseConfig("PJSIP/agent1")

@@ -239,8 +239,23 @@ func outcome(err error) string {
 	}
 }
 
+// errOfferWithdrawn is the cause that ends an agent's ringing when the
+// caller stops waiting for it (withdrawOfferLocked).
+var errOfferWithdrawn = errors.New("the caller no longer waits for an agent")
+
+// withdrawOfferLocked stops the agent's phone ringing for en, if it rings:
+// the caller reserved a callback, hung up or left the queue, and the agent
+// must not answer a call nobody is on. The caller holds e.mu.
+func (e *Engine) withdrawOfferLocked(en *entry) {
+	if en.withdraw != nil {
+		en.withdraw(errOfferWithdrawn)
+		en.withdraw = nil
+	}
+}
+
 // offerLive rings an agent for a live caller and hands the answered leg to
-// the caller's Enter.
+// the caller's Enter. If the caller stops waiting while the agent's phone
+// rings, the ringing is cancelled and the agent is free again at once.
 func (e *Engine) offerLive(en *entry, ag *agent) {
 	q := en.q
 	ctx, ok := e.running()
@@ -248,9 +263,36 @@ func (e *Engine) offerLive(en *entry, ag *agent) {
 		return
 	}
 	callID := en.call.ID()
-	leg, err := e.sw.Originate(ctx, adapter.OriginateRequest{
+	octx, withdraw := context.WithCancelCause(ctx)
+	defer withdraw(nil)
+	e.mu.Lock()
+	if w := en.w; en.kind != kindLive || w == nil || w.over || q.index(en) < 0 {
+		// The caller stopped waiting between the offer's announcement and
+		// now: the agent's phone is not rung at all.
+		en.busy = false
+		en.touch()
+		e.mu.Unlock()
+		e.emitQ(callID, "agent_withdrawn", ag.endpoint, map[string]string{"queue": q.cfg.Name})
+		e.freeAgent(ag, 0)
+		return
+	}
+	en.withdraw = withdraw
+	e.mu.Unlock()
+	leg, err := e.sw.Originate(octx, adapter.OriginateRequest{
 		Endpoint: ag.endpoint, CallerID: presented(en.number), Timeout: q.cfg.AgentTimeout, Tag: "agent",
 	})
+	e.mu.Lock()
+	en.withdraw = nil
+	e.mu.Unlock()
+	if err != nil && errors.Is(context.Cause(octx), errOfferWithdrawn) {
+		e.emitQ(callID, "agent_withdrawn", ag.endpoint, map[string]string{"queue": q.cfg.Name})
+		e.mu.Lock()
+		en.busy = false
+		en.touch()
+		e.mu.Unlock()
+		e.freeAgent(ag, 0)
+		return
+	}
 	if err != nil {
 		e.emitQ(callID, "agent_no_answer", ag.endpoint, map[string]string{"queue": q.cfg.Name, "outcome": outcome(err)})
 		e.mu.Lock()

@@ -193,6 +193,9 @@ type entry struct {
 	call   adapter.Call
 	number string
 	w      *waiter // non-nil while the caller is inside Enter
+	// withdraw cancels the agent's ringing while an offer to this caller
+	// is under way (offerLive); nil otherwise.
+	withdraw context.CancelCauseFunc
 	// Callback entries.
 	cb store.Callback
 }

@@ -205,6 +205,7 @@ func (e *Engine) leave(ctx context.Context, en *entry, w *waiter) {
 	e.mu.Lock()
 	w.over = true
 	en.touch()
+	e.withdrawOfferLocked(en)
 	en.q.remove(en)
 	if e.byCall[en.call.ID()] == en {
 		delete(e.byCall, en.call.ID())

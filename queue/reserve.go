@@ -60,6 +60,7 @@ func (e *Engine) StartCallback(ctx context.Context, call adapter.Call, queue str
 		}
 		en.kind = kindReserved
 		en.touch()
+		e.withdrawOfferLocked(en)
 	}
 	e.saveLocked(en)
 	w := en.w

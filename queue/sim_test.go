@@ -367,3 +367,60 @@ func TestFreeTextCallerNumberReachesAgent(t *testing.T) {
 		t.Fatalf("agent offers presented %q, want %q\n%s", anis, want, h.dump())
 	}
 }
+
+// TestOfferWithdrawn: a caller who reserves a callback or hangs up while an
+// agent's phone rings for them stops that ringing; the agent, free at once
+// and not skipped, is offered to the next caller.
+func TestOfferWithdrawn(t *testing.T) {
+	tests := []struct {
+		name     string
+		hangupAt *time.Duration
+		reserve  bool
+	}{
+		{name: "caller reserves a callback", reserve: true},
+		{name: "caller hangs up", hangupAt: dur(time.Second)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			sc := &sim.Scenario{
+				Callers: []sim.Caller{
+					{ID: "caller-1", At: 0, From: "+420601000001", HangupAt: tc.hangupAt},
+					{ID: "caller-2", At: 500 * time.Millisecond, From: "+420601000002"},
+				},
+				Agents: []sim.Party{{Endpoint: "PJSIP/agent1", Behaviour: sim.Answer, AnswerAfter: 4 * time.Second, Talk: 10 * time.Second}},
+			}
+			h := newHarness(t, baseConfig("PJSIP/agent1"), sc, nil)
+			inq := map[string]func(context.Context, adapter.Call) error{}
+			if tc.reserve {
+				inq["caller-1"] = func(ctx context.Context, c adapter.Call) error {
+					if err := c.Wait(ctx, time.Second); err != nil {
+						return err
+					}
+					if err := h.eng.StartCallback(ctx, c, ""); err != nil {
+						return err
+					}
+					return c.Wait(ctx, time.Minute)
+				}
+			}
+			h.run(h.enter(inq, nil), 10*time.Minute)
+			off, _ := h.mustFind("caller-1", trace.Queue, "agent_offered")
+			wd, _ := h.mustFind("caller-1", trace.Queue, "agent_withdrawn")
+			if wd.Text != "PJSIP/agent1" || wd.At.Sub(off.At) != time.Second {
+				t.Fatalf("offered at %v, withdrawn %+v: want the ringing stopped 1 s in\n%s", off.At, wd, h.dump())
+			}
+			if _, _, ok := h.find("caller-1", trace.Queue, "agent_answered"); ok {
+				t.Fatalf("the agent answered a call for a caller who no longer waited\n%s", h.dump())
+			}
+			// caller-2 is offered the same agent at once and connected
+			// when it answers, 4 s later.
+			off2, _ := h.mustFind("caller-2", trace.Queue, "agent_offered")
+			ans2, _ := h.mustFind("caller-2", trace.Queue, "agent_answered")
+			if !off2.At.Equal(wd.At) || ans2.At.Sub(off2.At) != 4*time.Second {
+				t.Fatalf("caller-2 offered at %v (withdrawn at %v), answered at %v\n%s", off2.At, wd.At, ans2.At, h.dump())
+			}
+			if r := h.result("caller-2"); r.err != nil || r.res.Outcome != flowvm.Connected {
+				t.Fatalf("caller-2: %+v %v\n%s", r.res, r.err, h.dump())
+			}
+		})
+	}
+}

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/callflow/callflow/adapter"
+	"github.com/callflow/callflow/clock"
 	"github.com/callflow/callflow/flowvm"
 	"github.com/callflow/callflow/phone"
 	"github.com/callflow/callflow/queue"
@@ -26,7 +29,7 @@ const QueueName = "switchtest"
 const (
 	keyQueues = "queues"
 	keyStore  = "store"
-	keyAdds   = "bridge adds"
+	keyAdds   = "watched switch"
 )
 
 // queueSetup starts a queue engine on the case's switch with one queue
@@ -38,12 +41,13 @@ func queueSetup(agents int, maxWait time.Duration) func(context.Context, *Env) (
 	}
 }
 
-// countingQueueSetup is queueSetup with the engine's bridges counting the
-// calls they are asked to take (bridgeAdds reads the count).
+// countingQueueSetup is queueSetup with the engine's switch watched: its
+// bridges count the calls they are asked to take (bridgeAdds), and its
+// originates are recorded (originates).
 func countingQueueSetup(agents int, maxWait time.Duration) func(context.Context, *Env) (func(), error) {
 	return func(ctx context.Context, env *Env) (func(), error) {
-		sw := &addCounting{Switch: env.Switch}
-		env.Put(keyAdds, &sw.adds)
+		sw := &addCounting{Switch: env.Switch, clk: env.Clock}
+		env.Put(keyAdds, sw)
 		return startQueue(ctx, env, sw, agents, maxWait)
 	}
 }
@@ -51,17 +55,51 @@ func countingQueueSetup(agents int, maxWait time.Duration) func(context.Context,
 // bridgeAdds is how many times the engine of countingQueueSetup has put a
 // call into one of its bridges.
 func bridgeAdds(env *Env) int64 {
-	n, _ := env.Get(keyAdds).(*atomic.Int64)
-	if n == nil {
+	sw, _ := env.Get(keyAdds).(*addCounting)
+	if sw == nil {
 		return -1
 	}
-	return n.Load()
+	return sw.adds.Load()
 }
 
-// addCounting is a switch whose bridges count Add.
+// originated is one Originate of the engine of countingQueueSetup.
+type originated struct {
+	err  error         // nil: answered
+	took time.Duration // until Originate returned
+}
+
+func (o originated) String() string {
+	return fmt.Sprintf("{err: %v, took: %v}", o.err, o.took)
+}
+
+// originates lists the Originates of the engine of countingQueueSetup.
+func originates(env *Env) []originated {
+	sw, _ := env.Get(keyAdds).(*addCounting)
+	if sw == nil {
+		return nil
+	}
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	return slices.Clone(sw.origs)
+}
+
+// addCounting is a switch whose bridges count Add and whose originates are
+// recorded.
 type addCounting struct {
 	adapter.Switch
-	adds atomic.Int64
+	clk   clock.Clock
+	adds  atomic.Int64
+	mu    sync.Mutex
+	origs []originated
+}
+
+func (s *addCounting) Originate(ctx context.Context, req adapter.OriginateRequest) (adapter.Call, error) {
+	t0 := s.clk.Now()
+	c, err := s.Switch.Originate(ctx, req)
+	s.mu.Lock()
+	s.origs = append(s.origs, originated{err: err, took: s.clk.Now().Sub(t0)})
+	s.mu.Unlock()
+	return c, err
 }
 
 func (s *addCounting) NewBridge(ctx context.Context, opt adapter.BridgeOptions) (adapter.Bridge, error) {
@@ -211,6 +249,44 @@ func queueCases() []Case {
 				Equal(t, r, "outcome", flowvm.Timeout)
 				Near(t, r, "took", 3*time.Second)
 				endedBySwitch(t, r)
+			},
+		},
+		{
+			// The agent's phone must stop ringing when the caller stops
+			// waiting for it, not be answered into a call nobody is on.
+			Name:    "queue: an agent's ringing stops when the caller reserves a callback",
+			Callers: caller(),
+			Agents:  []Party{{Behaviour: Answer, AnswerAfter: 3 * time.Second}},
+			Setup:   countingQueueSetup(1, 20*time.Second),
+			Handler: queueHandler(func(ctx context.Context, env *Env, c adapter.Call, q flowvm.Queues, _ *store.SQLite) error {
+				_, err := q.Enter(ctx, c, flowvm.EnterRequest{Queue: QueueName, InQueue: func(ictx context.Context) error {
+					if err := c.Wait(ictx, time.Second); err != nil {
+						return err
+					}
+					env.Record("start", q.StartCallback(ictx, c, ""))
+					if err := c.Wait(ictx, time.Second); err != nil {
+						return err
+					}
+					env.Record("originates", originates(env))
+					env.Record("hangup", c.Hangup(ictx, adapter.CauseNormal))
+					return nil
+				}})
+				env.Record("enter", err)
+				return nil
+			}),
+			Check: func(t testing.TB, r *Result) {
+				NoErr(t, r, "start")
+				o := Value[[]originated](t, r, "originates")
+				// Its error is the cancelled context's (drivers differ in
+				// whether they return its cause).
+				if len(o) != 1 || o[0].err == nil || o[0].took >= 2*time.Second {
+					t.Errorf("originates %v: want one, cancelled about 1 s in (the agent answers after 3 s)", o)
+				}
+				NoErr(t, r, "hangup")
+				ErrIs(t, r, "enter", adapter.ErrHangup)
+				if len(r.Agents[0]) != 1 {
+					t.Errorf("agent received %d calls, want 1", len(r.Agents[0]))
+				}
 			},
 		},
 		{
