@@ -239,6 +239,13 @@ func outcome(err error) string {
 	}
 }
 
+// waitingLocked tells whether en is a live caller still waiting in its
+// line for an agent. The caller holds e.mu.
+func (en *entry) waitingLocked() bool {
+	w := en.w
+	return en.kind == kindLive && w != nil && !w.over && en.q.index(en) >= 0
+}
+
 // errOfferWithdrawn is the cause that ends an agent's ringing when the
 // caller stops waiting for it (withdrawOfferLocked).
 var errOfferWithdrawn = errors.New("the caller no longer waits for an agent")
@@ -263,17 +270,20 @@ func (e *Engine) offerLive(en *entry, ag *agent) {
 		return
 	}
 	callID := en.call.ID()
+	withdrawn := func() {
+		e.emitQ(callID, "agent_withdrawn", ag.endpoint, map[string]string{"queue": q.cfg.Name})
+		e.freeAgent(ag, 0)
+	}
 	octx, withdraw := context.WithCancelCause(ctx)
 	defer withdraw(nil)
 	e.mu.Lock()
-	if w := en.w; en.kind != kindLive || w == nil || w.over || q.index(en) < 0 {
+	if !en.waitingLocked() {
 		// The caller stopped waiting between the offer's announcement and
 		// now: the agent's phone is not rung at all.
 		en.busy = false
 		en.touch()
 		e.mu.Unlock()
-		e.emitQ(callID, "agent_withdrawn", ag.endpoint, map[string]string{"queue": q.cfg.Name})
-		e.freeAgent(ag, 0)
+		withdrawn()
 		return
 	}
 	en.withdraw = withdraw
@@ -283,30 +293,20 @@ func (e *Engine) offerLive(en *entry, ag *agent) {
 	})
 	e.mu.Lock()
 	en.withdraw = nil
-	e.mu.Unlock()
-	if err != nil && errors.Is(context.Cause(octx), errOfferWithdrawn) {
-		e.emitQ(callID, "agent_withdrawn", ag.endpoint, map[string]string{"queue": q.cfg.Name})
-		e.mu.Lock()
-		en.busy = false
-		en.touch()
-		e.mu.Unlock()
-		e.freeAgent(ag, 0)
-		return
-	}
-	if err != nil {
-		e.emitQ(callID, "agent_no_answer", ag.endpoint, map[string]string{"queue": q.cfg.Name, "outcome": outcome(err)})
-		e.mu.Lock()
-		en.busy = false
-		en.touch()
-		e.mu.Unlock()
-		e.skipAgent(q, ag)
-		return
-	}
-	e.mu.Lock()
 	en.busy = false
 	en.touch()
-	w := en.w
-	if en.kind == kindLive && w != nil && !w.over && q.index(en) >= 0 {
+	switch {
+	case err != nil:
+		e.mu.Unlock()
+		if errors.Is(context.Cause(octx), errOfferWithdrawn) {
+			withdrawn()
+			return
+		}
+		e.emitQ(callID, "agent_no_answer", ag.endpoint, map[string]string{"queue": q.cfg.Name, "outcome": outcome(err)})
+		e.skipAgent(q, ag)
+		return
+	case en.waitingLocked():
+		w := en.w
 		w.over, w.agentLeg, w.agent = true, leg, ag
 		en.touch()
 		ag.state = agentBusy

@@ -27,9 +27,9 @@ const QueueName = "switchtest"
 
 // Keys under which queueSetup keeps the engine and the store in the Env.
 const (
-	keyQueues = "queues"
-	keyStore  = "store"
-	keyAdds   = "watched switch"
+	keyQueues  = "queues"
+	keyStore   = "store"
+	keyWatched = "watched switch"
 )
 
 // queueSetup starts a queue engine on the case's switch with one queue
@@ -41,28 +41,28 @@ func queueSetup(agents int, maxWait time.Duration) func(context.Context, *Env) (
 	}
 }
 
-// countingQueueSetup is queueSetup with the engine's switch watched: its
+// watchedQueueSetup is queueSetup with the engine's switch watched: its
 // bridges count the calls they are asked to take (bridgeAdds), and its
 // originates are recorded (originates).
-func countingQueueSetup(agents int, maxWait time.Duration) func(context.Context, *Env) (func(), error) {
+func watchedQueueSetup(agents int, maxWait time.Duration) func(context.Context, *Env) (func(), error) {
 	return func(ctx context.Context, env *Env) (func(), error) {
-		sw := &addCounting{Switch: env.Switch, clk: env.Clock}
-		env.Put(keyAdds, sw)
+		sw := &watchedSwitch{Switch: env.Switch, clk: env.Clock}
+		env.Put(keyWatched, sw)
 		return startQueue(ctx, env, sw, agents, maxWait)
 	}
 }
 
-// bridgeAdds is how many times the engine of countingQueueSetup has put a
+// bridgeAdds is how many times the engine of watchedQueueSetup has put a
 // call into one of its bridges.
 func bridgeAdds(env *Env) int64 {
-	sw, _ := env.Get(keyAdds).(*addCounting)
+	sw, _ := env.Get(keyWatched).(*watchedSwitch)
 	if sw == nil {
 		return -1
 	}
 	return sw.adds.Load()
 }
 
-// originated is one Originate of the engine of countingQueueSetup.
+// originated is one Originate of the engine of watchedQueueSetup.
 type originated struct {
 	err  error         // nil: answered
 	took time.Duration // until Originate returned
@@ -72,9 +72,9 @@ func (o originated) String() string {
 	return fmt.Sprintf("{err: %v, took: %v}", o.err, o.took)
 }
 
-// originates lists the Originates of the engine of countingQueueSetup.
+// originates lists the Originates of the engine of watchedQueueSetup.
 func originates(env *Env) []originated {
-	sw, _ := env.Get(keyAdds).(*addCounting)
+	sw, _ := env.Get(keyWatched).(*watchedSwitch)
 	if sw == nil {
 		return nil
 	}
@@ -83,9 +83,9 @@ func originates(env *Env) []originated {
 	return slices.Clone(sw.origs)
 }
 
-// addCounting is a switch whose bridges count Add and whose originates are
+// watchedSwitch is a switch whose bridges count Add and whose originates are
 // recorded.
-type addCounting struct {
+type watchedSwitch struct {
 	adapter.Switch
 	clk   clock.Clock
 	adds  atomic.Int64
@@ -93,7 +93,7 @@ type addCounting struct {
 	origs []originated
 }
 
-func (s *addCounting) Originate(ctx context.Context, req adapter.OriginateRequest) (adapter.Call, error) {
+func (s *watchedSwitch) Originate(ctx context.Context, req adapter.OriginateRequest) (adapter.Call, error) {
 	t0 := s.clk.Now()
 	c, err := s.Switch.Originate(ctx, req)
 	s.mu.Lock()
@@ -102,20 +102,20 @@ func (s *addCounting) Originate(ctx context.Context, req adapter.OriginateReques
 	return c, err
 }
 
-func (s *addCounting) NewBridge(ctx context.Context, opt adapter.BridgeOptions) (adapter.Bridge, error) {
+func (s *watchedSwitch) NewBridge(ctx context.Context, opt adapter.BridgeOptions) (adapter.Bridge, error) {
 	b, err := s.Switch.NewBridge(ctx, opt)
 	if err != nil {
 		return nil, err
 	}
-	return &addCountingBridge{Bridge: b, adds: &s.adds}, nil
+	return &watchedBridge{Bridge: b, adds: &s.adds}, nil
 }
 
-type addCountingBridge struct {
+type watchedBridge struct {
 	adapter.Bridge
 	adds *atomic.Int64
 }
 
-func (b *addCountingBridge) Add(ctx context.Context, c adapter.Call) error {
+func (b *watchedBridge) Add(ctx context.Context, c adapter.Call) error {
 	b.adds.Add(1)
 	return b.Bridge.Add(ctx, c)
 }
@@ -216,7 +216,7 @@ func queueCases() []Case {
 		{
 			Name:    "queue: start and decline callback keep the place until max wait",
 			Callers: caller(),
-			Setup:   countingQueueSetup(0, 3*time.Second),
+			Setup:   watchedQueueSetup(0, 3*time.Second),
 			Handler: queueHandler(func(ctx context.Context, env *Env, c adapter.Call, q flowvm.Queues, _ *store.SQLite) error {
 				t0 := env.Clock.Now()
 				res, err := q.Enter(ctx, c, flowvm.EnterRequest{Queue: QueueName, InQueue: func(ictx context.Context) error {
@@ -257,7 +257,7 @@ func queueCases() []Case {
 			Name:    "queue: an agent's ringing stops when the caller reserves a callback",
 			Callers: caller(),
 			Agents:  []Party{{Behaviour: Answer, AnswerAfter: 3 * time.Second}},
-			Setup:   countingQueueSetup(1, 20*time.Second),
+			Setup:   watchedQueueSetup(1, 20*time.Second),
 			Handler: queueHandler(func(ctx context.Context, env *Env, c adapter.Call, q flowvm.Queues, _ *store.SQLite) error {
 				_, err := q.Enter(ctx, c, flowvm.EnterRequest{Queue: QueueName, InQueue: func(ictx context.Context) error {
 					if err := c.Wait(ictx, time.Second); err != nil {
@@ -294,7 +294,7 @@ func queueCases() []Case {
 			// declines and hangs up (decline_callback's next is a hangup).
 			Name:    "queue: a decline right before the hang-up gives the place back without music",
 			Callers: caller(),
-			Setup:   countingQueueSetup(0, 20*time.Second),
+			Setup:   watchedQueueSetup(0, 20*time.Second),
 			Handler: queueHandler(func(ctx context.Context, env *Env, c adapter.Call, q flowvm.Queues, _ *store.SQLite) error {
 				_, err := q.Enter(ctx, c, flowvm.EnterRequest{Queue: QueueName, InQueue: func(ictx context.Context) error {
 					env.Record("adds waiting", bridgeAdds(env))
